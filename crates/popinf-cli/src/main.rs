@@ -1,0 +1,193 @@
+//! The `popinf` command: parses arguments, calls the library, prints.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use popinf::demo::{DemoSettings, DemoSummary, METHOD_ORDER, run_demo};
+
+#[derive(Parser)]
+#[command(
+    name = "popinf",
+    version,
+    about = "Hierarchical Bayesian population inference"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the notebook's analysis: naive (medians) vs importance-sampled vs exact.
+    Demo(DemoArgs),
+    /// Time parts of popinf.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Seed of the simulation and the samplers.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Number of objects.
+    #[arg(long, default_value_t = 1000)]
+    n_obj: usize,
+    /// Posterior samples per object.
+    #[arg(long, default_value_t = 100)]
+    n_samp: usize,
+    /// Measurement noise alpha (x_i = mu_i + alpha * eps).
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    alpha: f64,
+    /// Output directory for summary.json.
+    #[arg(long, default_value = "popinf-demo")]
+    out: PathBuf,
+    /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time one evaluation of the importance-sampled log-likelihood.
+    Likelihood {
+        #[arg(long, default_value_t = 100_000)]
+        n_obj: usize,
+        #[arg(long, default_value_t = 100)]
+        n_samp: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Timed repetitions (the median is reported).
+        #[arg(long, default_value_t = 30)]
+        reps: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => demo(args),
+        Command::Bench {
+            what:
+                BenchCommand::Likelihood {
+                    n_obj,
+                    n_samp,
+                    threads,
+                    reps,
+                },
+        } => {
+            let threads = threads.unwrap_or_else(rayon::current_num_threads);
+            popinf::bench::bench_likelihood(n_obj, n_samp, threads, reps).map(|b| {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&b).expect("plain numbers serialise")
+                );
+            })
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("popinf: error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn demo(args: DemoArgs) -> popinf::Result<()> {
+    let mut settings = DemoSettings::with_seed(args.seed);
+    settings.toy.n_obj = args.n_obj;
+    settings.toy.n_samp = args.n_samp;
+    settings.toy.alpha = args.alpha;
+    let started = std::time::Instant::now();
+    let summary = run_demo(&settings)?;
+    let path = args.out.join("summary.json");
+    let json = serde_json::to_string_pretty(&summary).expect("plain numbers serialise");
+    write_atomically(&path, json.as_bytes())?;
+    if !args.quiet {
+        print_table(&summary);
+        println!(
+            "\nwrote {} ({:.2} s in all)",
+            path.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Writes to a temporary file beside `path`, then renames, so a crash
+/// never leaves a half-written file.
+fn write_atomically(path: &Path, bytes: &[u8]) -> popinf::Result<()> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |source| popinf::Error::Io { path: p, source }
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn print_table(s: &DemoSummary) {
+    println!(
+        "popinf demo: {} objects, {} posterior samples each, alpha = {}, seed {}",
+        s.data.n_obj, s.data.n_samp, s.data.alpha, s.data.seed
+    );
+    println!(
+        "truth: theta_mu = {}, theta_sigma = {}\n",
+        s.truth["theta_mu"], s.truth["theta_sigma"]
+    );
+    println!(
+        "{:<11} {:^34} {:^34} {:>8}",
+        "method", "theta_mu", "theta_sigma", "wall"
+    );
+    println!(
+        "{:<11} {:^34} {:^34} {:>8}",
+        "", "mean ± sd   [5%, 95%]", "mean ± sd   [5%, 95%]", ""
+    );
+    for name in METHOD_ORDER {
+        let Some(m) = s.methods.get(name) else {
+            continue;
+        };
+        let cell = |p: &str| {
+            let p = &m.params[p];
+            format!(
+                "{:7.4} ± {:.4}  [{:7.4}, {:7.4}]",
+                p.mean, p.sd, p.q05, p.q95
+            )
+        };
+        println!(
+            "{:<11} {:^34} {:^34} {:>6.2} s",
+            name,
+            cell("theta_mu"),
+            cell("theta_sigma"),
+            m.wall_s
+        );
+    }
+    if let (Some(naive), Some(imp), Some(exact)) = (
+        s.methods.get("naive"),
+        s.methods.get("importance"),
+        s.methods.get("exact"),
+    ) {
+        let off = |m: &popinf::demo::MethodSummary, p: &str| {
+            (m.params[p].mean - exact.params[p].mean) / exact.params[p].sd
+        };
+        println!(
+            "\nnaive (fit to per-object medians): theta_sigma is {:+.1} exact sd from the exact answer — \
+             medians carry the measurement noise, so it estimates sqrt(theta_sigma^2 + alpha^2) = {:.2}.",
+            off(naive, "theta_sigma"),
+            (s.truth["theta_sigma"].powi(2) + s.data.alpha.powi(2)).sqrt()
+        );
+        println!(
+            "importance (per-object samples): within {:.2} and {:.2} exact sd of the exact answer for theta_mu and theta_sigma.",
+            off(imp, "theta_mu").abs(),
+            off(imp, "theta_sigma").abs()
+        );
+    }
+}

@@ -1,0 +1,108 @@
+//! The command line: exit codes, messages, and the files it writes.
+
+use std::process::Command;
+
+fn popinf(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn bad_arguments_exit_2_with_one_line() {
+    for (args, needle) in [
+        (vec!["demo", "--n-samp", "0"], "n-samp must be at least 1"),
+        (vec!["demo", "--alpha", "-1"], "alpha"),
+        (vec!["demo", "--n-obj", "0"], "n-obj must be at least 1"),
+        (vec!["demo", "--alpha", "nan"], "alpha"),
+        (vec!["bench", "likelihood", "--threads", "0"], "threads"),
+    ] {
+        let out = popinf(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let out = popinf(&["demo", "--n-samp", "many"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn demo_writes_summary_json_with_the_schema() {
+    let dir = std::env::temp_dir().join(format!("popinf-cli-test-{}", std::process::id()));
+    let out = popinf(&[
+        "demo",
+        "--n-obj",
+        "200",
+        "--n-samp",
+        "20",
+        "--seed",
+        "3",
+        "--quiet",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "--quiet printed output");
+    let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["truth"]["theta_sigma"], 1.0);
+    assert_eq!(v["data"]["n_obj"], 200);
+    assert_eq!(v["data"]["n_samp"], 20);
+    assert_eq!(v["data"]["seed"], 3);
+    for method in ["naive", "importance", "exact"] {
+        let m = &v["methods"][method];
+        assert!(m["wall_s"].as_f64().unwrap() >= 0.0);
+        for param in ["theta_mu", "theta_sigma"] {
+            let p = &m["params"][param];
+            let q: Vec<f64> = ["q05", "q50", "q95"]
+                .iter()
+                .map(|k| p[k].as_f64().unwrap())
+                .collect();
+            assert!(q[0] < q[1] && q[1] < q[2], "{method} {param}: {p}");
+            assert!(p["sd"].as_f64().unwrap() > 0.0);
+            assert!(p["mean"].as_f64().unwrap().is_finite());
+        }
+    }
+    assert!(!dir.join("summary.json.tmp").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bench_prints_the_documented_json() {
+    let out = popinf(&[
+        "bench",
+        "likelihood",
+        "--n-obj",
+        "500",
+        "--n-samp",
+        "20",
+        "--threads",
+        "1",
+        "--reps",
+        "3",
+    ]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "n_obj",
+        "n_samp",
+        "threads",
+        "ms_value",
+        "ms_value_grad",
+        "ns_per_element_value",
+        "ns_per_element_value_grad",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(v["n_obj"], 500);
+    let ms = v["ms_value"].as_f64().unwrap();
+    let ns = v["ns_per_element_value"].as_f64().unwrap();
+    assert!((ns - ms * 1e6 / 10_000.0).abs() < 1e-9 * ns.max(1.0));
+}

@@ -1,0 +1,72 @@
+//! Small descriptive statistics shared by the summaries.
+
+use serde::{Deserialize, Serialize};
+
+/// Linear-interpolation quantile of sorted data (numpy's default, "type 7").
+pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    assert!(!sorted.is_empty(), "quantile of no data");
+    let h = (sorted.len() - 1) as f64 * q.clamp(0.0, 1.0);
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// Median; reorders `data`.
+pub fn median_in_place(data: &mut [f64]) -> f64 {
+    data.sort_unstable_by(f64::total_cmp);
+    quantile_sorted(data, 0.5)
+}
+
+/// Mean and sample standard deviation (n - 1 denominator).
+pub fn mean_sd(data: &[f64]) -> (f64, f64) {
+    let n = data.len() as f64;
+    let mean = data.iter().sum::<f64>() / n;
+    let var = data.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, var.sqrt())
+}
+
+/// The numbers the demo reports for one hyperparameter under one method.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ParamSummary {
+    pub mean: f64,
+    pub sd: f64,
+    pub q05: f64,
+    pub q50: f64,
+    pub q95: f64,
+}
+
+impl ParamSummary {
+    /// Summary of posterior draws.
+    pub fn from_draws(draws: &[f64]) -> Self {
+        let (mean, sd) = mean_sd(draws);
+        let mut sorted = draws.to_vec();
+        sorted.sort_unstable_by(f64::total_cmp);
+        Self {
+            mean,
+            sd,
+            q05: quantile_sorted(&sorted, 0.05),
+            q50: quantile_sorted(&sorted, 0.5),
+            q95: quantile_sorted(&sorted, 0.95),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_match_numpy() {
+        // numpy.quantile([3, 1, 4, 1, 5], [0.05, 0.5, 0.95]) = [1.0, 3.0, 4.8]
+        let mut v = vec![3.0, 1.0, 4.0, 1.0, 5.0];
+        v.sort_by(f64::total_cmp);
+        assert_eq!(quantile_sorted(&v, 0.05), 1.0);
+        assert_eq!(quantile_sorted(&v, 0.5), 3.0);
+        assert!((quantile_sorted(&v, 0.95) - 4.8).abs() < 1e-12);
+        let s = ParamSummary::from_draws(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(s.mean, 2.5);
+        // sample sd of 1..4 = sqrt(5/3)
+        assert!((s.sd - (5.0f64 / 3.0).sqrt()).abs() < 1e-15);
+        assert_eq!(s.q50, 2.5);
+    }
+}

@@ -1,0 +1,42 @@
+//! Posterior draws in natural units: chains x draws x parameters.
+
+use crate::stats::ParamSummary;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub param_names: Vec<String>,
+    pub n_chains: usize,
+    pub n_draws: usize,
+    /// `draws[(chain * n_draws + draw) * n_params + k]`.
+    pub draws: Vec<f64>,
+}
+
+impl Trace {
+    pub fn n_params(&self) -> usize {
+        self.param_names.len()
+    }
+
+    /// One parameter's draws of one chain, in draw order.
+    pub fn chain_param(&self, chain: usize, k: usize) -> Vec<f64> {
+        let p = self.n_params();
+        (0..self.n_draws)
+            .map(|d| self.draws[(chain * self.n_draws + d) * p + k])
+            .collect()
+    }
+
+    /// One parameter's draws of all chains, chain after chain.
+    pub fn param(&self, k: usize) -> Vec<f64> {
+        self.draws
+            .iter()
+            .skip(k)
+            .step_by(self.n_params())
+            .copied()
+            .collect()
+    }
+
+    pub fn summaries(&self) -> Vec<ParamSummary> {
+        (0..self.n_params())
+            .map(|k| ParamSummary::from_draws(&self.param(k)))
+            .collect()
+    }
+}

@@ -1,0 +1,80 @@
+//! The notebook's three claims on the default demo, and reproducibility.
+
+use popinf::demo::{DemoSettings, DemoSummary, run_demo};
+
+fn gap(s: &DemoSummary, method: &str, param: &str) -> (f64, f64) {
+    let m = &s.methods[method].params[param];
+    let e = &s.methods["exact"].params[param];
+    ((m.mean - e.mean).abs() / e.sd, m.sd / e.sd)
+}
+
+#[test]
+fn default_demo_reproduces_the_notebook() {
+    let s = run_demo(&DemoSettings::default()).unwrap();
+    // Importance sampling over per-object samples agrees with the exact
+    // posterior: means within a quarter of an exact sd, sds within 15%.
+    for param in ["theta_mu", "theta_sigma"] {
+        let (mean_gap, sd_ratio) = gap(&s, "importance", param);
+        assert!(
+            mean_gap < 0.25,
+            "{param}: importance mean is {mean_gap:.3} exact sd off"
+        );
+        assert!(
+            (sd_ratio - 1.0).abs() < 0.15,
+            "{param}: importance sd ratio {sd_ratio:.3}"
+        );
+    }
+    // The naive fit to medians is biased towards sqrt(1 + alpha^2) = 1.41.
+    let naive_sigma = s.methods["naive"].params["theta_sigma"].mean;
+    assert!(naive_sigma > 1.3, "naive theta_sigma {naive_sigma}");
+    // ...and the exact answer is near the truth (within 3 of its sds).
+    let exact = &s.methods["exact"].params["theta_sigma"];
+    assert!((exact.mean - 1.0).abs() < 3.0 * exact.sd, "{exact:?}");
+    let sampler = s.methods["importance"].sampler.as_ref().unwrap();
+    assert!(sampler.acceptance_fraction > 0.2 && sampler.acceptance_fraction < 0.9);
+}
+
+#[test]
+fn same_seed_gives_identical_numbers_on_any_thread_count() {
+    let mut settings = DemoSettings::with_seed(7);
+    // Large enough that the likelihood takes its parallel path.
+    settings.toy.n_obj = 400;
+    settings.naive.n_steps = 100;
+    settings.importance.n_steps = 150;
+    settings.importance.n_burn = 50;
+    let on = |threads| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let s = pool.install(|| run_demo(&settings).unwrap());
+        let mut numbers = Vec::new();
+        for (name, m) in &s.methods {
+            for (param, p) in &m.params {
+                numbers.push((
+                    name.clone(),
+                    param.clone(),
+                    [p.mean, p.sd, p.q05, p.q50, p.q95].map(f64::to_bits),
+                ));
+            }
+        }
+        numbers
+    };
+    let one = on(1);
+    assert_eq!(one, on(2));
+    assert_eq!(one, on(3));
+    let other_seed = {
+        let mut s2 = settings.clone();
+        s2.toy.seed = 8;
+        run_demo(&s2).unwrap()
+    };
+    assert_ne!(
+        other_seed.methods["importance"].params["theta_mu"]
+            .mean
+            .to_bits(),
+        one.iter()
+            .find(|(m, p, _)| m == "importance" && p == "theta_mu")
+            .unwrap()
+            .2[0]
+    );
+}
