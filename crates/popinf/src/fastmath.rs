@@ -76,6 +76,17 @@ pub fn exp_shifted_sum_lanes(buf: &mut [f64], shift: f64) -> f64 {
     sum_lanes(acc)
 }
 
+/// As [`exp_shifted_sum_lanes`] on `storage[..len]`, after filling up to
+/// the next multiple of the lane count with -inf (weight 0): the tail then
+/// runs in the vector loop instead of one scalar exp at a time.
+/// `storage.len()` must be a multiple of [`LANES`] and at least `len`.
+#[inline(always)]
+pub fn exp_shifted_sum_padded(storage: &mut [f64], len: usize, shift: f64) -> f64 {
+    let padded = len.next_multiple_of(LANES);
+    storage[len..padded].fill(f64::NEG_INFINITY);
+    exp_shifted_sum_lanes(&mut storage[..padded], shift)
+}
+
 /// sum_j a_j b_j with lane accumulators.
 #[inline(always)]
 pub fn dot_lanes(a: &[f64], b: &[f64]) -> f64 {
@@ -180,12 +191,19 @@ mod tests {
         let got = exp_shifted_sum(&mut buf, 3.0);
         assert!(((got - want) / want).abs() < 1e-14);
         assert!((buf[10] - (-0.37f64).exp()).abs() < 1e-15);
+        // The AVX2 copy and the portable one give the same bits: the lane
+        // structure, not the vector width, fixes the order of additions.
         let mut plain: Vec<f64> = (0..1001).map(|i| -0.037 * i as f64 + 3.0).collect();
         assert_eq!(
             exp_shifted_sum_lanes(&mut plain, 3.0).to_bits(),
-            got.to_bits(),
-            "same bits on every path"
+            got.to_bits()
         );
+        // Padding with -inf adds exact zeros.
+        let mut storage = [0.0; 16];
+        storage[..5].copy_from_slice(&[0.0, -1.0, -2.0, -3.0, -4.0]);
+        let padded = exp_shifted_sum_padded(&mut storage, 5, 0.0);
+        let direct: f64 = (0..5).map(|i| (-(i as f64)).exp()).sum();
+        assert!((padded - direct).abs() < 1e-15 && storage[5..8] == [0.0; 3]);
     }
 
     #[test]

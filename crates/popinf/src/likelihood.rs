@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use crate::catalog::SampleCatalog;
 use crate::error::Result;
-use crate::fastmath::{dot_lanes, exp_shifted_sum_lanes, has_avx2, subtract_max_lanes};
+use crate::fastmath::{LANES, dot_lanes, exp_shifted_sum_padded, has_avx2, subtract_max_lanes};
 use crate::invalid;
 use crate::population::PopulationModel;
 
@@ -37,6 +37,53 @@ const PARALLEL_MIN_SAMPLES: usize = 32_768;
 /// Samples per inner chunk (stack buffers), and the gradient buffer size.
 const CHUNK: usize = 512;
 const GRAD_BUF: usize = 2048;
+
+/// exp(old_max - new_max) for rescaling running sums; exactly 0 on an
+/// object's first chunk without calling exp.
+#[inline(always)]
+fn rescale_factor(old_max: f64, new_max: f64) -> f64 {
+    if old_max == f64::NEG_INFINITY {
+        0.0
+    } else {
+        (old_max - new_max).exp()
+    }
+}
+
+/// sum_i (m_i + ln s_i) with one `ln` per many objects: the s_i (each in
+/// [1, S_i], being sums of weights whose largest is 1) are multiplied
+/// until the product nears overflow, then its log is taken.
+#[derive(Default)]
+struct LnSum {
+    shifts: f64,
+    log_of_products: f64,
+    product: f64,
+}
+
+impl LnSum {
+    #[inline(always)]
+    fn add(&mut self, shift: f64, s: f64) {
+        self.shifts += shift;
+        self.product = if self.product == 0.0 {
+            s
+        } else {
+            self.product * s
+        };
+        if self.product > 1e200 {
+            self.log_of_products += self.product.ln();
+            self.product = 0.0;
+        }
+    }
+
+    #[inline(always)]
+    fn finish(self) -> f64 {
+        let tail = if self.product == 0.0 {
+            0.0
+        } else {
+            self.product.ln()
+        };
+        self.shifts + self.log_of_products + tail
+    }
+}
 
 /// The importance-sampled hyper-likelihood over per-object posterior samples
 /// (Hogg, Myers & Bovy 2010):
@@ -213,26 +260,49 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
         self.block_value_grad_body(theta, block, grad)
     }
 
+    /// Sum of ln p - ln pi over a run of single-sample objects starting at
+    /// object `i` (for them ln L_i is ln w_i itself, so a whole run goes
+    /// through the model at once); adds the run's gradient when `grad` is
+    /// given.
+    #[inline(always)]
+    fn single_sample_block(
+        &self,
+        theta: &[f64],
+        i: usize,
+        run: usize,
+        ln_w: &mut [f64],
+        g: &mut [f64],
+        grad: Option<&mut [f64]>,
+    ) -> f64 {
+        let dim = self.catalog.dim();
+        let (a, b) = (self.catalog.offsets()[i], self.catalog.offsets()[i + run]);
+        let values = &self.catalog.values()[a * dim..b * dim];
+        let buf = &mut ln_w[..run];
+        match grad {
+            None => self.model.ln_pdf_batch(theta, values, buf),
+            Some(grad) => {
+                let gbuf = &mut g[..run * grad.len()];
+                self.model.ln_pdf_grad_batch(theta, values, buf, gbuf);
+                for (k, gk) in grad.iter_mut().enumerate() {
+                    *gk += gbuf[k * run..(k + 1) * run].iter().sum::<f64>();
+                }
+            }
+        }
+        let ln_prior = &self.catalog.ln_interim_prior()[a..b];
+        buf.iter().zip(ln_prior).map(|(w, p)| w - p).sum()
+    }
+
     #[inline(always)]
     fn block_value_body(&self, theta: &[f64], (start, end): (usize, usize)) -> f64 {
         let dim = self.catalog.dim();
         let mut ln_w = [0.0f64; CHUNK];
         let mut total = 0.0;
+        let mut ln_sum = LnSum::default();
         let mut i = start;
         while i < end {
             let run = self.single_sample_run(i, end, CHUNK);
             if run > 0 {
-                // Objects with one sample each (point estimates): ln L_i is
-                // ln w_i itself, so a whole run goes through the model at once.
-                let (a, b) = (self.catalog.offsets()[i], self.catalog.offsets()[i + run]);
-                let buf = &mut ln_w[..run];
-                self.model
-                    .ln_pdf_batch(theta, &self.catalog.values()[a * dim..b * dim], buf);
-                total += buf
-                    .iter()
-                    .zip(&self.catalog.ln_interim_prior()[a..b])
-                    .map(|(w, p)| w - p)
-                    .sum::<f64>();
+                total += self.single_sample_block(theta, i, run, &mut ln_w, &mut [], None);
                 i += run;
                 continue;
             }
@@ -244,17 +314,18 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             let mut c0 = 0;
             while c0 < n {
                 let c1 = (c0 + CHUNK).min(n);
-                let buf = &mut ln_w[..c1 - c0];
-                self.model
-                    .ln_pdf_batch(theta, &obj.values[c0 * dim..c1 * dim], buf);
-                let chunk_max = subtract_max_lanes(buf, &obj.ln_interim_prior[c0..c1]);
+                let len = c1 - c0;
+                let values = &obj.values[c0 * dim..c1 * dim];
+                self.model.ln_pdf_batch(theta, values, &mut ln_w[..len]);
+                let chunk_max = subtract_max_lanes(&mut ln_w[..len], &obj.ln_interim_prior[c0..c1]);
                 let new_max = run_max.max(chunk_max);
                 if new_max == f64::NEG_INFINITY {
                     c0 = c1;
                     continue;
                 }
-                let chunk_sum = exp_shifted_sum_lanes(buf, new_max);
-                let rescale = (run_max - new_max).exp();
+                let chunk_sum = exp_shifted_sum_padded(&mut ln_w, len, new_max);
+                let buf = &ln_w[..len];
+                let rescale = rescale_factor(run_max, new_max);
                 w1 = w1 * rescale + chunk_sum;
                 if self.bias_correction {
                     w2 = w2 * rescale * rescale + dot_lanes(buf, buf);
@@ -262,12 +333,12 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 run_max = new_max;
                 c0 = c1;
             }
-            total += run_max + w1.ln();
+            ln_sum.add(run_max, w1);
             if self.bias_correction {
                 total += 0.5 * (w2 / (w1 * w1) - 1.0 / n as f64);
             }
         }
-        total
+        total + ln_sum.finish()
     }
 
     /// As `block_value_body`, and writes sum_i d ln L_i / d theta into
@@ -282,7 +353,8 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     ) -> f64 {
         let dim = self.catalog.dim();
         let n_params = grad.len();
-        let chunk = CHUNK.min(GRAD_BUF / n_params.max(1));
+        // A multiple of the lane count, so padding a chunk stays in the buffer.
+        let chunk = CHUNK.min(GRAD_BUF / n_params.max(1)) / LANES * LANES;
         let mut ln_w = [0.0f64; CHUNK];
         let mut w_sq = [0.0f64; CHUNK];
         let mut g = [0.0f64; GRAD_BUF];
@@ -292,27 +364,12 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
         let (w1g, w2g) = (&mut w1g[..n_params], &mut w2g[..n_params]);
         grad.fill(0.0);
         let mut total = 0.0;
+        let mut ln_sum = LnSum::default();
         let mut i = start;
         while i < end {
             let run = self.single_sample_run(i, end, chunk);
             if run > 0 {
-                let (a, b) = (self.catalog.offsets()[i], self.catalog.offsets()[i + run]);
-                let buf = &mut ln_w[..run];
-                let gbuf = &mut g[..run * n_params];
-                self.model.ln_pdf_grad_batch(
-                    theta,
-                    &self.catalog.values()[a * dim..b * dim],
-                    buf,
-                    gbuf,
-                );
-                total += buf
-                    .iter()
-                    .zip(&self.catalog.ln_interim_prior()[a..b])
-                    .map(|(w, p)| w - p)
-                    .sum::<f64>();
-                for (k, gk) in grad.iter_mut().enumerate() {
-                    *gk += gbuf[k * run..(k + 1) * run].iter().sum::<f64>();
-                }
+                total += self.single_sample_block(theta, i, run, &mut ln_w, &mut g, Some(grad));
                 i += run;
                 continue;
             }
@@ -326,18 +383,19 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             while c0 < n {
                 let c1 = (c0 + chunk).min(n);
                 let len = c1 - c0;
-                let buf = &mut ln_w[..len];
                 let gbuf = &mut g[..len * n_params];
+                let values = &obj.values[c0 * dim..c1 * dim];
                 self.model
-                    .ln_pdf_grad_batch(theta, &obj.values[c0 * dim..c1 * dim], buf, gbuf);
-                let chunk_max = subtract_max_lanes(buf, &obj.ln_interim_prior[c0..c1]);
+                    .ln_pdf_grad_batch(theta, values, &mut ln_w[..len], gbuf);
+                let chunk_max = subtract_max_lanes(&mut ln_w[..len], &obj.ln_interim_prior[c0..c1]);
                 let new_max = run_max.max(chunk_max);
                 if new_max == f64::NEG_INFINITY {
                     c0 = c1;
                     continue;
                 }
-                let chunk_sum = exp_shifted_sum_lanes(buf, new_max);
-                let rescale = (run_max - new_max).exp();
+                let chunk_sum = exp_shifted_sum_padded(&mut ln_w, len, new_max);
+                let buf = &ln_w[..len];
+                let rescale = rescale_factor(run_max, new_max);
                 w1 = w1 * rescale + chunk_sum;
                 for (k, acc) in w1g.iter_mut().enumerate() {
                     *acc = *acc * rescale + dot_lanes(buf, &gbuf[k * len..(k + 1) * len]);
@@ -345,10 +403,10 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 if self.bias_correction {
                     let rescale2 = rescale * rescale;
                     let sq = &mut w_sq[..len];
-                    for (s, w) in sq.iter_mut().zip(buf.iter()) {
+                    for (s, w) in sq.iter_mut().zip(buf) {
                         *s = w * w;
                     }
-                    w2 = w2 * rescale2 + sq.iter().sum::<f64>();
+                    w2 = w2 * rescale2 + dot_lanes(buf, buf);
                     for (k, acc) in w2g.iter_mut().enumerate() {
                         *acc = *acc * rescale2 + dot_lanes(sq, &gbuf[k * len..(k + 1) * len]);
                     }
@@ -356,7 +414,7 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 run_max = new_max;
                 c0 = c1;
             }
-            total += run_max + w1.ln();
+            ln_sum.add(run_max, w1);
             let inv_w1 = 1.0 / w1;
             for (gk, a) in grad.iter_mut().zip(w1g.iter()) {
                 *gk += a * inv_w1;
@@ -370,7 +428,7 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 }
             }
         }
-        total
+        total + ln_sum.finish()
     }
 }
 
