@@ -48,7 +48,8 @@ impl PopulationModel for Gaussian {
         2
     }
 
-    #[inline]
+    // inline(always): so the likelihood's AVX2 copy vectorises the model too.
+    #[inline(always)]
     fn ln_pdf_batch(&self, theta: &[f64], mu: &[f64], ln_p: &mut [f64]) {
         let (m, s) = (theta[0], theta[1]);
         // Same operations as the gradient path, so both give identical bits.
@@ -61,7 +62,7 @@ impl PopulationModel for Gaussian {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn ln_pdf_grad_batch(&self, theta: &[f64], mu: &[f64], ln_p: &mut [f64], grad: &mut [f64]) {
         let (m, s) = (theta[0], theta[1]);
         let n = ln_p.len();
