@@ -144,11 +144,11 @@ fn print_table(s: &DemoSummary) {
         s.truth["theta_mu"], s.truth["theta_sigma"]
     );
     println!(
-        "{:<11} {:^34} {:^34} {:>8}",
+        "{:<11} {:^36} {:^36} {:>8}",
         "method", "theta_mu", "theta_sigma", "wall"
     );
     println!(
-        "{:<11} {:^34} {:^34} {:>8}",
+        "{:<11} {:^36} {:^36} {:>8}",
         "", "mean ± sd   [5%, 95%]", "mean ± sd   [5%, 95%]", ""
     );
     for name in METHOD_ORDER {
@@ -163,7 +163,7 @@ fn print_table(s: &DemoSummary) {
             )
         };
         println!(
-            "{:<11} {:^34} {:^34} {:>6.2} s",
+            "{:<11} {:^36} {:^36} {:>6.2} s",
             name,
             cell("theta_mu"),
             cell("theta_sigma"),
@@ -189,5 +189,21 @@ fn print_table(s: &DemoSummary) {
             off(imp, "theta_mu").abs(),
             off(imp, "theta_sigma").abs()
         );
+        if let Some(r) = &imp.reliability {
+            println!(
+                "importance weights at the posterior mean: per-object ESS min {:.1}, median {:.1} \
+                 ({} objects below 20); Var(ln L) = {:.2}{}",
+                r.ess_min,
+                r.ess_median,
+                r.n_ess_below_20,
+                r.var_ln_l,
+                if r.var_ln_l > 1.0 {
+                    " > 1: the Monte Carlo estimate of ln L is noisy; more samples per object \
+                     (--n-samp) make the answer more trustworthy"
+                } else {
+                    ""
+                }
+            );
+        }
     }
 }

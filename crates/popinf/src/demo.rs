@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::exact::gaussian_grid_posterior;
-use crate::likelihood::{HyperLikelihood, ImportanceLikelihood};
+use crate::likelihood::{HyperLikelihood, ImportanceLikelihood, Reliability};
 use crate::population::Gaussian;
 use crate::posterior::Hyperposterior;
 use crate::prior::Hyperprior;
@@ -97,6 +97,10 @@ pub struct MethodSummary {
     pub params: BTreeMap<String, ParamSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler: Option<SamplerInfo>,
+    /// For importance sampling: the weights' reliability at the posterior
+    /// mean.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reliability: Option<Reliability>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -151,6 +155,7 @@ fn ensemble_method<L: HyperLikelihood>(
             autocorr_time: names.into_iter().zip(tau).collect(),
             ln_density_evals: run.n_evals,
         }),
+        reliability: None,
     })
 }
 
@@ -200,10 +205,14 @@ pub fn run_demo(settings: &DemoSettings) -> Result<DemoSummary> {
         .with_bias_correction(settings.bias_correction);
     let is_post = Hyperposterior::new(is_like, priors.clone())?;
     let start = data_start(&is_post, &median_values);
-    methods.insert(
-        "importance".to_string(),
-        ensemble_method(&is_post, &start, &settings.importance, t0)?,
-    );
+    let mut importance = ensemble_method(&is_post, &start, &settings.importance, t0)?;
+    let mean_theta: Vec<f64> = is_post
+        .param_names()
+        .iter()
+        .map(|p| importance.params[p].mean)
+        .collect();
+    importance.reliability = Some(is_post.likelihood().reliability(&mean_theta));
+    methods.insert("importance".to_string(), importance);
 
     // Exact: the latent values integrated out analytically, quadrature in theta.
     let t0 = Instant::now();
@@ -223,6 +232,7 @@ pub fn run_demo(settings: &DemoSettings) -> Result<DemoSummary> {
             ]
             .into(),
             sampler: None,
+            reliability: None,
         },
     );
 

@@ -38,6 +38,19 @@ const PARALLEL_MIN_SAMPLES: usize = 32_768;
 const CHUNK: usize = 512;
 const GRAD_BUF: usize = 2048;
 
+/// How far the Monte Carlo estimate of ln L can be trusted at one theta.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Reliability {
+    /// Where it was evaluated (natural units).
+    pub theta: Vec<f64>,
+    pub ess_min: f64,
+    pub ess_median: f64,
+    /// Objects whose effective sample size is below 20.
+    pub n_ess_below_20: usize,
+    /// Var(ln L) ~ sum_i (1/ESS_i - 1/S_i); want < 1.
+    pub var_ln_l: f64,
+}
+
 /// exp(old_max - new_max) for rescaling running sums; exactly 0 on an
 /// object's first chunk without calling exp.
 #[inline(always)]
@@ -178,6 +191,48 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
 
     pub fn bias_correction(&self) -> bool {
         self.bias_correction
+    }
+
+    /// Per-object effective sample size of the importance weights at theta,
+    /// ESS_i = (sum_j w_ij)^2 / sum_j w_ij^2 (Talbot & Golomb 2023). A
+    /// diagnostic, not a hot path: evaluated once per report.
+    pub fn effective_sample_sizes(&self, theta: &[f64]) -> Vec<f64> {
+        let mut ln_w = Vec::new();
+        (0..self.catalog.n_obj())
+            .map(|i| {
+                let obj = self.catalog.object(i);
+                ln_w.resize(obj.n_samples(), 0.0);
+                self.model.ln_pdf_batch(theta, obj.values, &mut ln_w);
+                let max = subtract_max_lanes(&mut ln_w, obj.ln_interim_prior);
+                if max == f64::NEG_INFINITY {
+                    return 0.0;
+                }
+                let (w1, w2) = ln_w.iter().fold((0.0, 0.0), |(a, b), lw| {
+                    let w = (lw - max).exp();
+                    (a + w, b + w * w)
+                });
+                w1 * w1 / w2
+            })
+            .collect()
+    }
+
+    /// Summary of the importance weights' reliability at theta.
+    pub fn reliability(&self, theta: &[f64]) -> Reliability {
+        let ess = self.effective_sample_sizes(theta);
+        let var_ln_l = ess
+            .iter()
+            .enumerate()
+            .map(|(i, e)| 1.0 / e - 1.0 / self.catalog.n_samples(i) as f64)
+            .sum();
+        let mut sorted = ess.clone();
+        let ess_median = crate::stats::median_in_place(&mut sorted);
+        Reliability {
+            theta: theta.to_vec(),
+            ess_min: sorted[0],
+            ess_median,
+            n_ess_below_20: ess.iter().filter(|&&e| e < 20.0).count(),
+            var_ln_l,
+        }
     }
 
     pub fn catalog(&self) -> &SampleCatalog {
@@ -599,6 +654,27 @@ mod tests {
         };
         assert_eq!(run(1), run(2));
         assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn effective_sample_sizes_match_closed_forms() {
+        // Equal weights: ESS = S. Two samples with weights 1 and e^-1:
+        // ESS = (1 + e^-1)^2 / (1 + e^-2).
+        let cat = SampleCatalog::from_objects(
+            &[vec![0.5, 0.5, 0.5], vec![0.0, 0.0]],
+            Some(&[vec![0.0; 3], vec![0.0, 1.0]]),
+        )
+        .unwrap();
+        let like = ImportanceLikelihood::new(&cat, Gaussian).unwrap();
+        let ess = like.effective_sample_sizes(&[0.0, 1.0]);
+        let e1 = (-1.0f64).exp();
+        assert!((ess[0] - 3.0).abs() < 1e-12);
+        assert!((ess[1] - (1.0 + e1).powi(2) / (1.0 + e1 * e1)).abs() < 1e-12);
+        let r = like.reliability(&[0.0, 1.0]);
+        let want_var = (1.0 / ess[0] - 1.0 / 3.0) + (1.0 / ess[1] - 0.5);
+        assert!((r.var_ln_l - want_var).abs() < 1e-12);
+        assert_eq!(r.n_ess_below_20, 2);
+        assert_eq!(r.ess_min, ess[1]);
     }
 
     #[test]
