@@ -183,16 +183,19 @@ pub fn gaussian_grid_posterior(
     // Coarse passes narrow the window; stop when it no longer shrinks much.
     const COARSE: usize = 201;
     const MAX_PASSES: usize = 12;
-    for _ in 0..MAX_PASSES {
-        let post = grid_pass(
+    let pass = |window, n_nodes| {
+        grid_pass(
             &xc,
             &var_meas,
             centre,
             prior_mu,
             prior_sigma,
             window,
-            COARSE,
-        );
+            n_nodes,
+        )
+    };
+    for _ in 0..MAX_PASSES {
+        let post = pass(window, COARSE);
         let mut converged = true;
         for (k, win) in window.iter_mut().enumerate() {
             let h = post.nodes[k][1] - post.nodes[k][0];
@@ -213,15 +216,7 @@ pub fn gaussian_grid_posterior(
             break;
         }
     }
-    Ok(grid_pass(
-        &xc,
-        &var_meas,
-        centre,
-        prior_mu,
-        prior_sigma,
-        window,
-        n_grid,
-    ))
+    Ok(pass(window, n_grid))
 }
 
 fn grid_pass(
