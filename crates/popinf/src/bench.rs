@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::catalog::SampleCatalog;
 use crate::error::Result;
 use crate::invalid;
 use crate::likelihood::{HyperLikelihood, ImportanceLikelihood};
@@ -56,7 +57,17 @@ pub fn bench_likelihood(
         n_samp,
         ..ToySettings::default()
     })?;
-    let like = ImportanceLikelihood::new(&toy.catalog, Gaussian)?;
+    // A flat interim prior written out as a real column (ln 1/20, as for
+    // U(-10, 10)): an all-zero vector from calloc would map every page to
+    // the kernel's shared zero page and make its reads unrealistically cheap.
+    let cat = &toy.catalog;
+    let catalog = SampleCatalog::new(
+        1,
+        cat.values().to_vec(),
+        vec![-(20f64.ln()); cat.total_samples()],
+        cat.offsets().to_vec(),
+    )?;
+    let like = ImportanceLikelihood::new(&catalog, Gaussian)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()

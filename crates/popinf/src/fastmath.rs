@@ -134,6 +134,26 @@ pub fn subtract_max_lanes(ln_w: &mut [f64], ln_interim_prior: &[f64]) -> f64 {
         .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
 }
 
+/// `ln_w[j] -= c` for all j, returning the maximum: the constant-interim-
+/// prior form of [`subtract_max_lanes`], same arithmetic, same bits.
+#[inline(always)]
+pub fn subtract_const_max_lanes(ln_w: &mut [f64], c: f64) -> f64 {
+    let mut acc = [f64::NEG_INFINITY; LANES];
+    let mut cw = ln_w.chunks_exact_mut(LANES);
+    for w in &mut cw {
+        for l in 0..LANES {
+            w[l] -= c;
+            acc[l] = if w[l] > acc[l] { w[l] } else { acc[l] };
+        }
+    }
+    for (l, w) in cw.into_remainder().iter_mut().enumerate() {
+        *w -= c;
+        acc[l] = if *w > acc[l] { *w } else { acc[l] };
+    }
+    acc.iter()
+        .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+}
+
 /// Whether the AVX2 + FMA copies of the kernels can run here (cached by std).
 #[inline(always)]
 pub fn has_avx2() -> bool {

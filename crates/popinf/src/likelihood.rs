@@ -4,7 +4,10 @@ use rayon::prelude::*;
 
 use crate::catalog::SampleCatalog;
 use crate::error::Result;
-use crate::fastmath::{LANES, dot_lanes, exp_shifted_sum_padded, has_avx2, subtract_max_lanes};
+use crate::fastmath::{
+    LANES, dot_lanes, exp_shifted_sum_padded, has_avx2, subtract_const_max_lanes,
+    subtract_max_lanes,
+};
 use crate::invalid;
 use crate::population::PopulationModel;
 
@@ -372,7 +375,10 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 let len = c1 - c0;
                 let values = &obj.values[c0 * dim..c1 * dim];
                 self.model.ln_pdf_batch(theta, values, &mut ln_w[..len]);
-                let chunk_max = subtract_max_lanes(&mut ln_w[..len], &obj.ln_interim_prior[c0..c1]);
+                let chunk_max = match obj.constant_ln_interim_prior {
+                    Some(c) => subtract_const_max_lanes(&mut ln_w[..len], c),
+                    None => subtract_max_lanes(&mut ln_w[..len], &obj.ln_interim_prior[c0..c1]),
+                };
                 let new_max = run_max.max(chunk_max);
                 if new_max == f64::NEG_INFINITY {
                     c0 = c1;
@@ -442,7 +448,10 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 let values = &obj.values[c0 * dim..c1 * dim];
                 self.model
                     .ln_pdf_grad_batch(theta, values, &mut ln_w[..len], gbuf);
-                let chunk_max = subtract_max_lanes(&mut ln_w[..len], &obj.ln_interim_prior[c0..c1]);
+                let chunk_max = match obj.constant_ln_interim_prior {
+                    Some(c) => subtract_const_max_lanes(&mut ln_w[..len], c),
+                    None => subtract_max_lanes(&mut ln_w[..len], &obj.ln_interim_prior[c0..c1]),
+                };
                 let new_max = run_max.max(chunk_max);
                 if new_max == f64::NEG_INFINITY {
                     c0 = c1;
@@ -588,6 +597,30 @@ mod tests {
                 ((got_vg - want) / want).abs() < 1e-10,
                 "value of value+grad: {got_vg} vs {want}"
             );
+        }
+    }
+
+    #[test]
+    fn constant_interim_prior_matches_direct_computation() {
+        // Every object's ln pi is one constant: the kernel's column-free path.
+        let samples: Vec<Vec<f64>> = (0..5)
+            .map(|i| {
+                (0..600)
+                    .map(|j| (i * 600 + j) as f64 * 1e-3 - 1.5)
+                    .collect()
+            })
+            .collect();
+        let ln_prior: Vec<Vec<f64>> = samples
+            .iter()
+            .enumerate()
+            .map(|(i, s)| vec![-2.5 + i as f64; s.len()])
+            .collect();
+        let cat = SampleCatalog::from_objects(&samples, Some(&ln_prior)).unwrap();
+        assert_eq!(cat.object(3).constant_ln_interim_prior, Some(0.5));
+        let like = ImportanceLikelihood::new(&cat, Gaussian).unwrap();
+        for theta in [[0.0, 1.0], [0.4, 0.3]] {
+            let (got, want) = (like.ln_likelihood(&theta), direct_ln_l(&cat, theta, false));
+            assert!(((got - want) / want).abs() < 1e-10, "{got} vs {want}");
         }
     }
 
