@@ -45,6 +45,10 @@ struct DemoArgs {
     /// Output directory for summary.json.
     #[arg(long, default_value = "popinf-demo")]
     out: PathBuf,
+    /// Use the plain importance-sampling estimator ln(mean weight), without
+    /// the sigma_i^2/2 correction of its Monte Carlo bias.
+    #[arg(long)]
+    no_bias_correction: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
@@ -103,6 +107,7 @@ fn demo(args: DemoArgs) -> popinf::Result<()> {
     settings.toy.n_obj = args.n_obj;
     settings.toy.n_samp = args.n_samp;
     settings.toy.alpha = args.alpha;
+    settings.bias_correction = !args.no_bias_correction;
     let started = std::time::Instant::now();
     let summary = run_demo(&settings)?;
     let path = args.out.join("summary.json");
