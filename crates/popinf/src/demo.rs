@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::exact::gaussian_grid_posterior;
 use crate::likelihood::{HyperLikelihood, ImportanceLikelihood, Reliability};
 use crate::population::Gaussian;
-use crate::posterior::Hyperposterior;
+use crate::posterior::{Hyperposterior, SampleableModel};
 use crate::prior::Hyperprior;
 use crate::sampler::{EnsembleRun, EnsembleSettings, sample_ensemble};
 use crate::simulate::{ToySettings, derive_seed, simulate_gaussian_toy};

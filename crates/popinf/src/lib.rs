@@ -13,6 +13,7 @@ pub mod demo;
 pub mod error;
 pub mod exact;
 pub mod fastmath;
+pub mod latent;
 pub mod likelihood;
 pub mod population;
 pub mod posterior;

@@ -17,6 +17,20 @@ pub trait LogDensity: Send + Sync {
     fn ln_density_grad(&self, u: &[f64], grad: &mut [f64]) -> f64;
 }
 
+/// A posterior a sampler can run and a trace can report: a log density in
+/// unconstrained space plus the map back to named, natural-unit quantities.
+pub trait SampleableModel: LogDensity {
+    /// Names of the reported quantities, hyperparameters first.
+    fn param_names(&self) -> Vec<String>;
+
+    /// Natural-unit values of the reported quantities at `u`
+    /// (`theta.len() == param_names().len()`).
+    fn to_natural(&self, u: &[f64], theta: &mut [f64]);
+
+    /// Unconstrained point to start sampling from (before jitter).
+    fn initial_point(&self) -> Vec<f64>;
+}
+
 /// ln p(theta | data) up to a constant, as a density over the unconstrained
 /// u = (log or logit) theta, including the log-Jacobian.
 pub struct Hyperposterior<L> {
@@ -49,10 +63,6 @@ impl<L: HyperLikelihood> Hyperposterior<L> {
         Ok(Self { priors, likelihood })
     }
 
-    pub fn param_names(&self) -> Vec<String> {
-        self.likelihood.param_names()
-    }
-
     pub fn priors(&self) -> &[Hyperprior] {
         &self.priors
     }
@@ -61,17 +71,10 @@ impl<L: HyperLikelihood> Hyperposterior<L> {
         &self.likelihood
     }
 
-    /// Natural-unit theta from unconstrained u.
-    pub fn to_natural(&self, u: &[f64], theta: &mut [f64]) {
-        for ((t, &ui), p) in theta.iter_mut().zip(u).zip(&self.priors) {
-            *t = p.support().from_unconstrained(ui).value;
-        }
-    }
-
     /// Unconstrained u from natural-unit theta; an error names a value
     /// outside its prior's support.
     pub fn to_unconstrained(&self, theta: &[f64]) -> Result<Vec<f64>> {
-        let names = self.param_names();
+        let names = self.likelihood.param_names();
         theta
             .iter()
             .zip(&self.priors)
@@ -84,6 +87,24 @@ impl<L: HyperLikelihood> Hyperposterior<L> {
                 }
             })
             .collect()
+    }
+}
+
+impl<L: HyperLikelihood> SampleableModel for Hyperposterior<L> {
+    fn param_names(&self) -> Vec<String> {
+        self.likelihood.param_names()
+    }
+
+    fn to_natural(&self, u: &[f64], theta: &mut [f64]) {
+        for ((t, &ui), p) in theta.iter_mut().zip(u).zip(&self.priors) {
+            *t = p.support().from_unconstrained(ui).value;
+        }
+    }
+
+    /// The centre of each prior in unconstrained space (u = 0), like PyMC's
+    /// default initial point.
+    fn initial_point(&self) -> Vec<f64> {
+        vec![0.0; self.priors.len()]
     }
 }
 

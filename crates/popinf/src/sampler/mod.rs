@@ -1,5 +1,24 @@
-//! Samplers: they see only a [`LogDensity`](crate::posterior::LogDensity).
+//! Samplers: they see only a [`LogDensity`](crate::posterior::LogDensity)
+//! (or a [`SampleableModel`](crate::posterior::SampleableModel)), and report
+//! progress to a [`SamplerObserver`].
 
 pub mod ensemble;
+pub mod nuts;
 
 pub use ensemble::{EnsembleRun, EnsembleSettings, sample_ensemble};
+pub use nuts::{NutsDrawStats, NutsRun, NutsSettings, sample_nuts};
+
+/// Watches a sampler run (a progress bar, a log); called from the chains'
+/// threads, so it must be `Sync`. The numerical code never knows who listens.
+pub trait SamplerObserver: Sync {
+    /// `chains` chains of `iterations` iterations each (tuning included).
+    fn on_start(&self, _chains: usize, _iterations: u64) {}
+    /// One iteration of `chain` finished.
+    fn on_draw(&self, _chain: usize, _diverging: bool) {}
+    fn on_finish(&self) {}
+}
+
+/// Reports nothing.
+pub struct Silent;
+
+impl SamplerObserver for Silent {}
