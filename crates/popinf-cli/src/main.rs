@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use popinf::demo::{DemoSettings, DemoSummary, METHOD_ORDER, run_demo};
+use popinf::demo::{DemoSettings, DemoSummary, METHOD_ORDER, SamplerChoice, run_demo};
+
+mod progress;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +47,9 @@ struct DemoArgs {
     /// Output directory for summary.json.
     #[arg(long, default_value = "popinf-demo")]
     out: PathBuf,
+    /// Sampler for the importance-sampled fit.
+    #[arg(long, value_enum, default_value_t = SamplerArg::Nuts)]
+    sampler: SamplerArg,
     /// Use the plain importance-sampling estimator ln(mean weight), without
     /// the sigma_i^2/2 correction of its Monte Carlo bias.
     #[arg(long)]
@@ -52,6 +57,12 @@ struct DemoArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SamplerArg {
+    Nuts,
+    Ensemble,
 }
 
 #[derive(Subcommand)]
@@ -72,7 +83,28 @@ enum BenchCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // One line, like every other error popinf prints.
+            let text = e.to_string();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| {
+                    !l.is_empty()
+                        && !l.starts_with("Usage:")
+                        && !l.starts_with("For more information")
+                })
+                .collect();
+            eprintln!(
+                "popinf: {} (see popinf --help)",
+                lines.join(" ").trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Demo(args) => demo(args),
         Command::Bench {
@@ -108,8 +140,13 @@ fn demo(args: DemoArgs) -> popinf::Result<()> {
     settings.toy.n_samp = args.n_samp;
     settings.toy.alpha = args.alpha;
     settings.bias_correction = !args.no_bias_correction;
+    settings.importance_sampler = match args.sampler {
+        SamplerArg::Nuts => SamplerChoice::Nuts,
+        SamplerArg::Ensemble => SamplerChoice::Ensemble,
+    };
     let started = std::time::Instant::now();
-    let summary = run_demo(&settings)?;
+    let bars = progress::ProgressBars::new(args.quiet);
+    let summary = run_demo(&settings, &bars)?;
     let path = args.out.join("summary.json");
     let json = serde_json::to_string_pretty(&summary).expect("plain numbers serialise");
     write_atomically(&path, json.as_bytes())?;
@@ -149,11 +186,11 @@ fn print_table(s: &DemoSummary) {
         s.truth["theta_mu"], s.truth["theta_sigma"]
     );
     println!(
-        "{:<11} {:^36} {:^36} {:>8}",
+        "{:<12} {:^36} {:^36} {:>8}  sampler",
         "method", "theta_mu", "theta_sigma", "wall"
     );
     println!(
-        "{:<11} {:^36} {:^36} {:>8}",
+        "{:<12} {:^36} {:^36} {:>8}",
         "", "mean ± sd   [5%, 95%]", "mean ± sd   [5%, 95%]", ""
     );
     for name in METHOD_ORDER {
@@ -167,12 +204,32 @@ fn print_table(s: &DemoSummary) {
                 p.mean, p.sd, p.q05, p.q95
             )
         };
+        let sampler = m.sampler.as_ref().map_or("quadrature".to_string(), |x| {
+            if x.name == "nuts" {
+                format!(
+                    "NUTS {}x{}, {} divergences",
+                    x.chains, x.draws, x.divergences
+                )
+            } else {
+                format!("ensemble {} walkers x {}", x.chains, x.draws)
+            }
+        });
         println!(
-            "{:<11} {:^36} {:^36} {:>6.2} s",
+            "{:<12} {:^36} {:^36} {:>6.2} s  {}",
             name,
             cell("theta_mu"),
             cell("theta_sigma"),
-            m.wall_s
+            m.wall_s,
+            sampler
+        );
+    }
+    if let (Some(hier), Some(exact)) = (s.methods.get("hierarchical"), s.methods.get("exact")) {
+        let off = |p: &str| (hier.params[p].mean - exact.params[p].mean).abs() / exact.params[p].sd;
+        println!(
+            "\nhierarchical (NUTS over theta and all {} latent mu_i): within {:.2} and {:.2} exact sd of the exact answer.",
+            s.data.n_obj,
+            off("theta_mu"),
+            off("theta_sigma")
         );
     }
     if let (Some(naive), Some(imp), Some(exact)) = (
@@ -184,7 +241,7 @@ fn print_table(s: &DemoSummary) {
             (m.params[p].mean - exact.params[p].mean) / exact.params[p].sd
         };
         println!(
-            "\nnaive (fit to per-object medians): theta_sigma is {:+.1} exact sd from the exact answer — \
+            "naive (fit to per-object medians): theta_sigma is {:+.1} exact sd from the exact answer — \
              medians carry the measurement noise, so it estimates sqrt(theta_sigma^2 + alpha^2) = {:.2}.",
             off(naive, "theta_sigma"),
             (s.truth["theta_sigma"].powi(2) + s.data.alpha.powi(2)).sqrt()

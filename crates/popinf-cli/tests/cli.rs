@@ -17,6 +17,7 @@ fn bad_arguments_exit_2_with_one_line() {
         (vec!["demo", "--n-obj", "0"], "n-obj must be at least 1"),
         (vec!["demo", "--alpha", "nan"], "alpha"),
         (vec!["bench", "likelihood", "--threads", "0"], "threads"),
+        (vec!["demo", "--sampler", "gibbs"], "gibbs"),
     ] {
         let out = popinf(&args);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -56,7 +57,7 @@ fn demo_writes_summary_json_with_the_schema() {
     assert_eq!(v["data"]["n_obj"], 200);
     assert_eq!(v["data"]["n_samp"], 20);
     assert_eq!(v["data"]["seed"], 3);
-    for method in ["naive", "importance", "exact"] {
+    for method in ["naive", "importance", "hierarchical", "exact"] {
         let m = &v["methods"][method];
         assert!(m["wall_s"].as_f64().unwrap() >= 0.0);
         for param in ["theta_mu", "theta_sigma"] {
@@ -70,6 +71,24 @@ fn demo_writes_summary_json_with_the_schema() {
             assert!(p["mean"].as_f64().unwrap().is_finite());
         }
     }
+    for method in ["naive", "importance", "hierarchical"] {
+        let sampler = &v["methods"][method]["sampler"];
+        for key in [
+            "name",
+            "chains",
+            "draws",
+            "tune",
+            "divergences",
+            "grad_evals",
+        ] {
+            assert!(
+                sampler.get(key).is_some(),
+                "{method}: sampler.{key} missing"
+            );
+        }
+    }
+    assert_eq!(v["methods"]["importance"]["sampler"]["name"], "nuts");
+    assert_eq!(v["methods"]["hierarchical"]["sampler"]["chains"], 4);
     assert!(!dir.join("summary.json.tmp").exists());
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,7 +1,8 @@
 //! The notebook, end to end: simulate the toy universe, then fit the
-//! population three ways — to per-object medians (biased), with the
-//! importance-sampled hyper-likelihood over per-object samples, and exactly
-//! by quadrature — and compare.
+//! population four ways — to per-object medians (biased), with the
+//! importance-sampled hyper-likelihood over per-object samples, with the
+//! full hierarchical model (NUTS over every latent value, as the notebook's
+//! PyMC cell), and exactly by quadrature — and compare.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -10,20 +11,35 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::exact::gaussian_grid_posterior;
+use crate::latent::{LatentGaussianModel, Parametrisation};
 use crate::likelihood::{HyperLikelihood, ImportanceLikelihood, Reliability};
 use crate::population::Gaussian;
 use crate::posterior::{Hyperposterior, SampleableModel};
 use crate::prior::Hyperprior;
-use crate::sampler::{EnsembleRun, EnsembleSettings, sample_ensemble};
+use crate::sampler::{
+    EnsembleRun, EnsembleSettings, NutsRun, NutsSettings, SamplerObserver, sample_ensemble,
+    sample_nuts,
+};
 use crate::simulate::{ToySettings, derive_seed, simulate_gaussian_toy};
 use crate::stats::{ParamSummary, mean_sd, median_in_place};
+
+/// Which sampler fits the importance-sampled hyperposterior.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplerChoice {
+    Nuts,
+    Ensemble,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DemoSettings {
     pub toy: ToySettings,
     /// The notebook's emcee run on the medians.
     pub naive: EnsembleSettings,
-    pub importance: EnsembleSettings,
+    pub importance_sampler: SamplerChoice,
+    pub importance_ensemble: EnsembleSettings,
+    pub importance_nuts: NutsSettings,
+    /// NUTS on the latent-variable model (the notebook's PyMC `sample`).
+    pub hierarchical: NutsSettings,
     /// Nodes per axis of the exact posterior's final grid.
     pub exact_grid: usize,
     /// Correct ln L_i for the Monte Carlo bias of ln(mean weight); see
@@ -46,14 +62,31 @@ impl DemoSettings {
                 seed: derive_seed(seed, 2),
                 ..EnsembleSettings::default()
             },
-            // 32 walkers x 1000 kept steps with tau ~ 30 steps gives ~1000
-            // effective draws: MC error ~3% of a posterior sd.
-            importance: EnsembleSettings {
+            importance_sampler: SamplerChoice::Nuts,
+            // 16 walkers x 500 kept steps with tau ~ 25 steps: ~300
+            // effective draws, MC error ~6% of a posterior sd.
+            importance_ensemble: EnsembleSettings {
                 n_walkers: 16,
                 n_steps: 600,
                 n_burn: 100,
                 seed: derive_seed(seed, 3),
                 ..EnsembleSettings::default()
+            },
+            // Each gradient streams all 100k samples, so the demo keeps
+            // this run short: nuts-rs's default 400 tuning steps and 500
+            // draws per chain. A 2-D posterior mixes in a few steps, so 4 x
+            // 500 draws give ESS ~2000 (MC error ~2% of a posterior sd).
+            importance_nuts: NutsSettings {
+                tune: 400,
+                draws: 500,
+                seed: derive_seed(seed, 3),
+                ..NutsSettings::default()
+            },
+            // PyMC's defaults (4 chains, 1000 tuning + 1000 draws), as the
+            // notebook's `sample(1000, tune=1000)`.
+            hierarchical: NutsSettings {
+                seed: derive_seed(seed, 4),
+                ..NutsSettings::default()
             },
             exact_grid: 401,
             bias_correction: true,
@@ -78,22 +111,35 @@ pub struct DataInfo {
 /// How a sampling method ran.
 #[derive(Debug, Clone, Serialize)]
 pub struct SamplerInfo {
+    /// "nuts" or "ensemble".
     pub name: String,
-    /// Walkers, for the ensemble sampler.
+    /// Chains (walkers, for the ensemble sampler).
     pub chains: usize,
     /// Kept draws per chain.
     pub draws: usize,
-    /// Discarded burn-in steps per chain.
+    /// Discarded tuning / burn-in iterations per chain.
     pub tune: usize,
-    pub acceptance_fraction: f64,
+    /// Divergent transitions after tuning (always 0 for the ensemble).
+    pub divergences: usize,
+    /// Gradient evaluations (0 for the gradient-free ensemble).
+    pub grad_evals: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ln_density_evals: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance_fraction: Option<f64>,
     /// emcee's integrated autocorrelation time per parameter, in steps.
-    pub autocorr_time: BTreeMap<String, f64>,
-    pub ln_density_evals: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autocorr_time: Option<BTreeMap<String, f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tree_depth_hits: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_acceptance: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MethodSummary {
     pub wall_s: f64,
+    /// The hyperparameters' summaries.
     pub params: BTreeMap<String, ParamSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler: Option<SamplerInfo>,
@@ -111,10 +157,13 @@ pub struct DemoSummary {
 }
 
 /// The order methods are shown in.
-pub const METHOD_ORDER: [&str; 3] = ["naive", "importance", "exact"];
+pub const METHOD_ORDER: [&str; 4] = ["naive", "importance", "hierarchical", "exact"];
 
-/// Starting point for the samplers from the data alone: the mean and spread
-/// of the per-object medians, moved inside the prior if it falls outside.
+/// The hyperparameters every method reports.
+const HYPER: [&str; 2] = ["theta_mu", "theta_sigma"];
+
+/// Starting point for the ensemble from the data alone: the median and
+/// spread of the per-object medians, moved inside the prior if outside.
 fn data_start<L: HyperLikelihood>(post: &Hyperposterior<L>, medians: &[f64]) -> Vec<f64> {
     let mut sorted = medians.to_vec();
     let (_, sd) = mean_sd(&sorted);
@@ -136,9 +185,10 @@ fn ensemble_method<L: HyperLikelihood>(
     post: &Hyperposterior<L>,
     start: &[f64],
     settings: &EnsembleSettings,
+    observer: &dyn SamplerObserver,
     started: Instant,
 ) -> Result<MethodSummary> {
-    let run: EnsembleRun = sample_ensemble(post, start, settings)?;
+    let run: EnsembleRun = sample_ensemble(post, start, settings, observer)?;
     let names = post.param_names();
     let trace = run.to_trace(names.clone(), |u, t| post.to_natural(u, t));
     let summaries = trace.summaries();
@@ -151,20 +201,57 @@ fn ensemble_method<L: HyperLikelihood>(
             chains: run.n_walkers,
             draws: run.n_steps - run.n_burn,
             tune: run.n_burn,
-            acceptance_fraction: run.acceptance_fraction(),
-            autocorr_time: names.into_iter().zip(tau).collect(),
-            ln_density_evals: run.n_evals,
+            divergences: 0,
+            grad_evals: 0,
+            ln_density_evals: Some(run.n_evals),
+            acceptance_fraction: Some(run.acceptance_fraction()),
+            autocorr_time: Some(names.into_iter().zip(tau).collect()),
+            max_tree_depth_hits: None,
+            mean_acceptance: None,
         }),
         reliability: None,
     })
 }
 
-pub fn run_demo(settings: &DemoSettings) -> Result<DemoSummary> {
+/// Runs NUTS and summarises the hyperparameters (the first two reported
+/// quantities; a latent model's mu_i follow them in the trace).
+fn nuts_method<M: SampleableModel>(
+    model: &M,
+    settings: &NutsSettings,
+    observer: &dyn SamplerObserver,
+    started: Instant,
+) -> Result<(MethodSummary, NutsRun)> {
+    let run = sample_nuts(model, settings, observer)?;
+    let summaries = run.trace.summaries_of(&HYPER)?;
+    let n = run.stats.acceptance.len().max(1) as f64;
+    let summary = MethodSummary {
+        wall_s: started.elapsed().as_secs_f64(),
+        params: HYPER.iter().map(|p| p.to_string()).zip(summaries).collect(),
+        sampler: Some(SamplerInfo {
+            name: "nuts".into(),
+            chains: settings.chains,
+            draws: settings.draws as usize,
+            tune: settings.tune as usize,
+            divergences: run.stats.divergences(),
+            grad_evals: run.grad_evals,
+            ln_density_evals: None,
+            acceptance_fraction: None,
+            autocorr_time: None,
+            max_tree_depth_hits: Some(run.stats.max_depth_hits()),
+            mean_acceptance: Some(run.stats.acceptance.iter().sum::<f64>() / n),
+        }),
+        reliability: None,
+    };
+    Ok((summary, run))
+}
+
+pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Result<DemoSummary> {
     let toy = simulate_gaussian_toy(&settings.toy)?;
     let mut methods = BTreeMap::new();
 
     // Naive: the notebook's emcee fit to posterior medians, with its prior
     // -10 < theta_mu < 10, 0 < theta_sigma < 2.
+    observer.on_stage("naive (ensemble on medians)");
     let t0 = Instant::now();
     let medians = toy.catalog.medians();
     let naive_post = Hyperposterior::new(
@@ -186,12 +273,11 @@ pub fn run_demo(settings: &DemoSettings) -> Result<DemoSummary> {
     let start = data_start(&naive_post, &median_values);
     methods.insert(
         "naive".to_string(),
-        ensemble_method(&naive_post, &start, &settings.naive, t0)?,
+        ensemble_method(&naive_post, &start, &settings.naive, observer, t0)?,
     );
 
     // Importance-sampled hyper-likelihood over every posterior sample.
-    let t0 = Instant::now();
-    let priors = vec![
+    let priors = [
         Hyperprior::Uniform {
             lower: -5.0,
             upper: 5.0,
@@ -201,18 +287,42 @@ pub fn run_demo(settings: &DemoSettings) -> Result<DemoSummary> {
             upper: 2.0,
         },
     ];
+    let t0 = Instant::now();
     let is_like = ImportanceLikelihood::new(&toy.catalog, Gaussian)?
         .with_bias_correction(settings.bias_correction);
-    let is_post = Hyperposterior::new(is_like, priors.clone())?;
-    let start = data_start(&is_post, &median_values);
-    let mut importance = ensemble_method(&is_post, &start, &settings.importance, t0)?;
-    let mean_theta: Vec<f64> = is_post
-        .param_names()
-        .iter()
-        .map(|p| importance.params[p].mean)
-        .collect();
+    let is_post = Hyperposterior::new(is_like, priors.to_vec())?;
+    let mut importance = match settings.importance_sampler {
+        SamplerChoice::Nuts => {
+            observer.on_stage("importance (NUTS)");
+            nuts_method(&is_post, &settings.importance_nuts, observer, t0)?.0
+        }
+        SamplerChoice::Ensemble => {
+            observer.on_stage("importance (ensemble)");
+            let start = data_start(&is_post, &median_values);
+            ensemble_method(
+                &is_post,
+                &start,
+                &settings.importance_ensemble,
+                observer,
+                t0,
+            )?
+        }
+    };
+    let mean_theta: Vec<f64> = HYPER.iter().map(|p| importance.params[*p].mean).collect();
     importance.reliability = Some(is_post.likelihood().reliability(&mean_theta));
     methods.insert("importance".to_string(), importance);
+
+    // Full hierarchical model: theta and every latent mu_i, by NUTS.
+    observer.on_stage("hierarchical (NUTS, latent model)");
+    let t0 = Instant::now();
+    let latent = LatentGaussianModel::new(
+        &toy.measurements,
+        priors[0],
+        priors[1],
+        Parametrisation::NonCentred,
+    )?;
+    let (hierarchical, _) = nuts_method(&latent, &settings.hierarchical, observer, t0)?;
+    methods.insert("hierarchical".to_string(), hierarchical);
 
     // Exact: the latent values integrated out analytically, quadrature in theta.
     let t0 = Instant::now();
@@ -226,11 +336,11 @@ pub fn run_demo(settings: &DemoSettings) -> Result<DemoSummary> {
         "exact".to_string(),
         MethodSummary {
             wall_s: t0.elapsed().as_secs_f64(),
-            params: [
-                ("theta_mu".to_string(), grid.summaries[0]),
-                ("theta_sigma".to_string(), grid.summaries[1]),
-            ]
-            .into(),
+            params: HYPER
+                .iter()
+                .map(|p| p.to_string())
+                .zip(grid.summaries)
+                .collect(),
             sampler: None,
             reliability: None,
         },

@@ -34,6 +34,23 @@ impl Trace {
             .collect()
     }
 
+    /// Summaries of the named parameters, in the order given.
+    pub fn summaries_of(&self, names: &[&str]) -> crate::Result<Vec<ParamSummary>> {
+        names
+            .iter()
+            .map(|name| {
+                let k = self
+                    .param_names
+                    .iter()
+                    .position(|p| p == name)
+                    .ok_or_else(|| {
+                        crate::Error::Invalid(format!("trace has no parameter named '{name}'"))
+                    })?;
+                Ok(ParamSummary::from_draws(&self.param(k)))
+            })
+            .collect()
+    }
+
     pub fn summaries(&self) -> Vec<ParamSummary> {
         (0..self.n_params())
             .map(|k| ParamSummary::from_draws(&self.param(k)))

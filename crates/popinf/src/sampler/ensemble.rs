@@ -16,6 +16,7 @@ use crate::autocorr::integrated_time;
 use crate::error::Result;
 use crate::invalid;
 use crate::posterior::LogDensity;
+use crate::sampler::SamplerObserver;
 use crate::trace::Trace;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +124,7 @@ pub fn sample_ensemble(
     density: &dyn LogDensity,
     start: &[f64],
     settings: &EnsembleSettings,
+    observer: &dyn SamplerObserver,
 ) -> Result<EnsembleRun> {
     let dim = density.dim();
     let nw = settings.n_walkers;
@@ -192,6 +194,7 @@ pub fn sample_ensemble(
     let mut z = vec![0.0; half];
     let mut ln_u = vec![0.0; half];
     let mut n_evals = nw;
+    observer.on_start(1, n_steps as u64);
     for _ in 0..n_steps {
         order.shuffle(&mut rng);
         for split in 0..2 {
@@ -227,7 +230,9 @@ pub fn sample_ensemble(
         }
         chain.extend_from_slice(&pos);
         ln_prob.extend_from_slice(&lp);
+        observer.on_draw(0, false);
     }
+    observer.on_finish();
     Ok(EnsembleRun {
         dim,
         n_walkers: nw,
@@ -293,7 +298,8 @@ mod tests {
             init_scale: 0.1,
             ..Default::default()
         };
-        let run = sample_ensemble(&target, &[0.0, 0.0], &settings).unwrap();
+        let run =
+            sample_ensemble(&target, &[0.0, 0.0], &settings, &crate::sampler::Silent).unwrap();
         let trace = run.to_trace(vec!["a".into(), "b".into()], |u, t| t.copy_from_slice(u));
         let (x, y) = (trace.param(0), trace.param(1));
         let n = x.len() as f64;
@@ -342,7 +348,7 @@ mod tests {
                 .build()
                 .unwrap();
             pool.install(|| {
-                sample_ensemble(&target, &[0.0, 0.0], &settings)
+                sample_ensemble(&target, &[0.0, 0.0], &settings, &crate::sampler::Silent)
                     .unwrap()
                     .chain
             })
@@ -359,7 +365,8 @@ mod tests {
             n_walkers: 3,
             ..Default::default()
         };
-        let err = sample_ensemble(&target, &[0.0, 0.0], &settings).unwrap_err();
+        let err =
+            sample_ensemble(&target, &[0.0, 0.0], &settings, &crate::sampler::Silent).unwrap_err();
         assert!(err.to_string().contains("3 walkers"), "{err}");
     }
 }

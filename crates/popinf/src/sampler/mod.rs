@@ -11,6 +11,8 @@ pub use nuts::{NutsDrawStats, NutsRun, NutsSettings, sample_nuts};
 /// Watches a sampler run (a progress bar, a log); called from the chains'
 /// threads, so it must be `Sync`. The numerical code never knows who listens.
 pub trait SamplerObserver: Sync {
+    /// A new stage of a longer job begins (e.g. "importance (NUTS)").
+    fn on_stage(&self, _label: &str) {}
     /// `chains` chains of `iterations` iterations each (tuning included).
     fn on_start(&self, _chains: usize, _iterations: u64) {}
     /// One iteration of `chain` finished.

@@ -1,0 +1,92 @@
+//! Progress bars for sampler runs (indicatif), drawn on stderr only when it
+//! is a terminal and `--quiet` is not given.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use popinf::sampler::SamplerObserver;
+
+pub struct ProgressBars {
+    quiet: bool,
+    stage: Mutex<String>,
+    bar: Mutex<Option<ProgressBar>>,
+    per_chain: Mutex<Vec<u64>>,
+    iterations: Mutex<u64>,
+    divergences: AtomicUsize,
+}
+
+impl ProgressBars {
+    pub fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            stage: Mutex::new(String::new()),
+            bar: Mutex::new(None),
+            per_chain: Mutex::new(Vec::new()),
+            iterations: Mutex::new(0),
+            divergences: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl SamplerObserver for ProgressBars {
+    fn on_stage(&self, label: &str) {
+        *self.stage.lock().expect("progress lock") = label.to_string();
+    }
+
+    fn on_start(&self, chains: usize, iterations: u64) {
+        let bar = if self.quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::with_draw_target(
+                Some(chains as u64 * iterations),
+                ProgressDrawTarget::stderr(),
+            )
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>34} [{bar:24}] {pos}/{len} {per_sec:>10} eta {eta:>3}  {msg}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(self.stage.lock().expect("progress lock").clone());
+        *self.per_chain.lock().expect("progress lock") = vec![0; chains];
+        *self.iterations.lock().expect("progress lock") = iterations;
+        self.divergences.store(0, Ordering::Relaxed);
+        *self.bar.lock().expect("progress lock") = Some(bar);
+    }
+
+    fn on_draw(&self, chain: usize, diverging: bool) {
+        let divergences = self.divergences.load(Ordering::Relaxed) + usize::from(diverging);
+        if diverging {
+            self.divergences.store(divergences, Ordering::Relaxed);
+        }
+        let done = {
+            let mut per_chain = self.per_chain.lock().expect("progress lock");
+            if let Some(c) = per_chain.get_mut(chain) {
+                *c += 1;
+            }
+            per_chain.clone()
+        };
+        if let Some(bar) = self.bar.lock().expect("progress lock").as_ref() {
+            bar.inc(1);
+            // Refreshing the message is cheap but not free: every 25 draws.
+            if bar.position() % 25 == 0 || diverging {
+                let iterations = *self.iterations.lock().expect("progress lock");
+                let chains: Vec<String> =
+                    done.iter().map(|d| format!("{d}/{iterations}")).collect();
+                bar.set_message(format!(
+                    "chains {}  divergences {divergences}",
+                    chains.join(" ")
+                ));
+            }
+        }
+    }
+
+    fn on_finish(&self) {
+        if let Some(bar) = self.bar.lock().expect("progress lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+}
