@@ -50,6 +50,9 @@ struct DemoArgs {
     /// Sampler for the importance-sampled fit.
     #[arg(long, value_enum, default_value_t = SamplerArg::Nuts)]
     sampler: SamplerArg,
+    /// Parametrisation of the hierarchical (latent-variable) model.
+    #[arg(long, value_enum, default_value_t = ParamArg::NonCentred)]
+    parametrisation: ParamArg,
     /// Use the plain importance-sampling estimator ln(mean weight), without
     /// the sigma_i^2/2 correction of its Monte Carlo bias.
     #[arg(long)]
@@ -57,6 +60,12 @@ struct DemoArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ParamArg {
+    NonCentred,
+    Centred,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -92,9 +101,7 @@ fn main() -> ExitCode {
                 .lines()
                 .map(str::trim)
                 .filter(|l| {
-                    !l.is_empty()
-                        && !l.starts_with("Usage:")
-                        && !l.starts_with("For more information")
+                    !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
                 })
                 .collect();
             eprintln!(
@@ -143,6 +150,10 @@ fn demo(args: DemoArgs) -> popinf::Result<()> {
     settings.importance_sampler = match args.sampler {
         SamplerArg::Nuts => SamplerChoice::Nuts,
         SamplerArg::Ensemble => SamplerChoice::Ensemble,
+    };
+    settings.parametrisation = match args.parametrisation {
+        ParamArg::NonCentred => popinf::latent::Parametrisation::NonCentred,
+        ParamArg::Centred => popinf::latent::Parametrisation::Centred,
     };
     let started = std::time::Instant::now();
     let bars = progress::ProgressBars::new(args.quiet);
@@ -199,17 +210,11 @@ fn print_table(s: &DemoSummary) {
         };
         let cell = |p: &str| {
             let p = &m.params[p];
-            format!(
-                "{:7.4} ± {:.4}  [{:7.4}, {:7.4}]",
-                p.mean, p.sd, p.q05, p.q95
-            )
+            format!("{:7.4} ± {:.4}  [{:7.4}, {:7.4}]", p.mean, p.sd, p.q05, p.q95)
         };
         let sampler = m.sampler.as_ref().map_or("quadrature".to_string(), |x| {
             if x.name == "nuts" {
-                format!(
-                    "NUTS {}x{}, {} divergences",
-                    x.chains, x.draws, x.divergences
-                )
+                format!("NUTS {}x{}, {} divergences", x.chains, x.draws, x.divergences)
             } else {
                 format!("ensemble {} walkers x {}", x.chains, x.draws)
             }

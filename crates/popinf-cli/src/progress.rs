@@ -38,17 +38,12 @@ impl SamplerObserver for ProgressBars {
         let bar = if self.quiet {
             ProgressBar::hidden()
         } else {
-            ProgressBar::with_draw_target(
-                Some(chains as u64 * iterations),
-                ProgressDrawTarget::stderr(),
-            )
+            ProgressBar::with_draw_target(Some(chains as u64 * iterations), ProgressDrawTarget::stderr())
         };
         bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>34} [{bar:24}] {pos}/{len} {per_sec:>10} eta {eta:>3}  {msg}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{prefix:>34} [{bar:24}] {pos}/{len} eta {eta:>3}  {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar.set_prefix(self.stage.lock().expect("progress lock").clone());
         *self.per_chain.lock().expect("progress lock") = vec![0; chains];
@@ -57,28 +52,28 @@ impl SamplerObserver for ProgressBars {
         *self.bar.lock().expect("progress lock") = Some(bar);
     }
 
-    fn on_draw(&self, chain: usize, diverging: bool) {
-        let divergences = self.divergences.load(Ordering::Relaxed) + usize::from(diverging);
-        if diverging {
-            self.divergences.store(divergences, Ordering::Relaxed);
+    fn on_draw(&self, chain: usize, tuning: bool, diverging: bool) {
+        // Divergences while tuning are expected; count those after it.
+        let counted = diverging && !tuning;
+        if counted {
+            self.divergences.fetch_add(1, Ordering::Relaxed);
         }
-        let done = {
-            let mut per_chain = self.per_chain.lock().expect("progress lock");
-            if let Some(c) = per_chain.get_mut(chain) {
-                *c += 1;
-            }
-            per_chain.clone()
-        };
+        let mut per_chain = self.per_chain.lock().expect("progress lock");
+        if let Some(c) = per_chain.get_mut(chain) {
+            *c += 1;
+        }
         if let Some(bar) = self.bar.lock().expect("progress lock").as_ref() {
             bar.inc(1);
             // Refreshing the message is cheap but not free: every 25 draws.
-            if bar.position() % 25 == 0 || diverging {
+            if bar.position() % 25 == 0 || counted {
                 let iterations = *self.iterations.lock().expect("progress lock");
-                let chains: Vec<String> =
-                    done.iter().map(|d| format!("{d}/{iterations}")).collect();
+                let chains: Vec<String> = per_chain.iter().map(|d| format!("{d}/{iterations}")).collect();
                 bar.set_message(format!(
-                    "chains {}  divergences {divergences}",
-                    chains.join(" ")
+                    "{:.0} draws/s  chains {}  divergences {}{}",
+                    bar.per_sec(),
+                    chains.join(" "),
+                    self.divergences.load(Ordering::Relaxed),
+                    if tuning { " (tuning)" } else { "" }
                 ));
             }
         }

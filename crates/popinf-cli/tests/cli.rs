@@ -45,11 +45,7 @@ fn demo_writes_summary_json_with_the_schema() {
         "--out",
         dir.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out.stdout.is_empty(), "--quiet printed output");
     let text = std::fs::read_to_string(dir.join("summary.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -73,18 +69,8 @@ fn demo_writes_summary_json_with_the_schema() {
     }
     for method in ["naive", "importance", "hierarchical"] {
         let sampler = &v["methods"][method]["sampler"];
-        for key in [
-            "name",
-            "chains",
-            "draws",
-            "tune",
-            "divergences",
-            "grad_evals",
-        ] {
-            assert!(
-                sampler.get(key).is_some(),
-                "{method}: sampler.{key} missing"
-            );
+        for key in ["name", "chains", "draws", "tune", "divergences", "grad_evals"] {
+            assert!(sampler.get(key).is_some(), "{method}: sampler.{key} missing");
         }
     }
     assert_eq!(v["methods"]["importance"]["sampler"]["name"], "nuts");

@@ -113,9 +113,7 @@ mod tests {
 
     #[test]
     fn fft_autocorrelation_equals_direct_sum() {
-        let x: Vec<f64> = (0..37)
-            .map(|i| ((i * i) % 11) as f64 - 0.3 * i as f64)
-            .collect();
+        let x: Vec<f64> = (0..37).map(|i| ((i * i) % 11) as f64 - 0.3 * i as f64).collect();
         let acf = autocorrelation(&x);
         let mean = x.iter().sum::<f64>() / 37.0;
         let c = |t: usize| {

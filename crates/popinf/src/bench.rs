@@ -40,12 +40,7 @@ fn median_ms(warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
 
 /// Times ln L and ln L + gradient on the notebook's toy at the given size,
 /// on a pool of `threads` threads.
-pub fn bench_likelihood(
-    n_obj: usize,
-    n_samp: usize,
-    threads: usize,
-    reps: usize,
-) -> Result<LikelihoodBench> {
+pub fn bench_likelihood(n_obj: usize, n_samp: usize, threads: usize, reps: usize) -> Result<LikelihoodBench> {
     if threads == 0 {
         return invalid!("threads must be at least 1, got 0");
     }

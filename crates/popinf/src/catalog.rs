@@ -61,10 +61,7 @@ impl SampleCatalog {
             return invalid!("sample catalog: no objects (need at least one)");
         }
         if offsets[0] != 0 {
-            return invalid!(
-                "sample catalog: offsets must start at 0, got {}",
-                offsets[0]
-            );
+            return invalid!("sample catalog: offsets must start at 0, got {}", offsets[0]);
         }
         let n_total = *offsets.last().expect("checked non-empty");
         if ln_interim_prior.len() != n_total {
@@ -129,10 +126,7 @@ impl SampleCatalog {
     /// Builds a one-dimensional catalog from one vector of samples per object.
     /// `ln_interim_prior` gives ln pi for every sample; `None` means a flat
     /// interim prior (ln pi = 0, which only shifts ln L by a constant).
-    pub fn from_objects(
-        samples: &[Vec<f64>],
-        ln_interim_prior: Option<&[Vec<f64>]>,
-    ) -> Result<Self> {
+    pub fn from_objects(samples: &[Vec<f64>], ln_interim_prior: Option<&[Vec<f64>]>) -> Result<Self> {
         if let Some(lp) = ln_interim_prior {
             if lp.len() != samples.len() {
                 return invalid!(
@@ -255,9 +249,7 @@ impl Measurements {
                 return invalid!("measurements: object {i}: x = {xi} is not finite");
             }
             if !(si.is_finite() && si > 0.0) {
-                return invalid!(
-                    "measurements: object {i}: sigma = {si} must be finite and positive"
-                );
+                return invalid!("measurements: object {i}: sigma = {si} must be finite and positive");
             }
         }
         Ok(Self { x, sigma })
@@ -303,21 +295,17 @@ mod tests {
         assert!(err.to_string().contains("object 1 has no samples"), "{err}");
 
         let err = SampleCatalog::from_objects(&[vec![1.0, 2.0]], Some(&[vec![0.0]])).unwrap_err();
-        assert!(
-            err.to_string().contains("object 0 has 2 samples but 1"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("object 0 has 2 samples but 1"), "{err}");
 
-        let err = SampleCatalog::new(1, vec![1.0, 2.0], vec![0.0, f64::NEG_INFINITY], vec![0, 2])
-            .unwrap_err();
+        let err =
+            SampleCatalog::new(1, vec![1.0, 2.0], vec![0.0, f64::NEG_INFINITY], vec![0, 2]).unwrap_err();
         assert!(
             err.to_string()
                 .contains("object 0, sample 1: ln interim prior -inf"),
             "{err}"
         );
 
-        let err =
-            SampleCatalog::new(2, vec![1.0, 2.0, 3.0], vec![0.0, 0.0], vec![0, 2]).unwrap_err();
+        let err = SampleCatalog::new(2, vec![1.0, 2.0, 3.0], vec![0.0, 0.0], vec![0, 2]).unwrap_err();
         assert!(err.to_string().contains("expected 4"), "{err}");
     }
 

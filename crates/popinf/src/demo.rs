@@ -17,8 +17,7 @@ use crate::population::Gaussian;
 use crate::posterior::{Hyperposterior, SampleableModel};
 use crate::prior::Hyperprior;
 use crate::sampler::{
-    EnsembleRun, EnsembleSettings, NutsRun, NutsSettings, SamplerObserver, sample_ensemble,
-    sample_nuts,
+    EnsembleRun, EnsembleSettings, NutsRun, NutsSettings, SamplerObserver, sample_ensemble, sample_nuts,
 };
 use crate::simulate::{ToySettings, derive_seed, simulate_gaussian_toy};
 use crate::stats::{ParamSummary, mean_sd, median_in_place};
@@ -40,6 +39,7 @@ pub struct DemoSettings {
     pub importance_nuts: NutsSettings,
     /// NUTS on the latent-variable model (the notebook's PyMC `sample`).
     pub hierarchical: NutsSettings,
+    pub parametrisation: Parametrisation,
     /// Nodes per axis of the exact posterior's final grid.
     pub exact_grid: usize,
     /// Correct ln L_i for the Monte Carlo bias of ln(mean weight); see
@@ -88,6 +88,7 @@ impl DemoSettings {
                 seed: derive_seed(seed, 4),
                 ..NutsSettings::default()
             },
+            parametrisation: Parametrisation::NonCentred,
             exact_grid: 401,
             bias_correction: true,
         }
@@ -288,8 +289,8 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
         },
     ];
     let t0 = Instant::now();
-    let is_like = ImportanceLikelihood::new(&toy.catalog, Gaussian)?
-        .with_bias_correction(settings.bias_correction);
+    let is_like =
+        ImportanceLikelihood::new(&toy.catalog, Gaussian)?.with_bias_correction(settings.bias_correction);
     let is_post = Hyperposterior::new(is_like, priors.to_vec())?;
     let mut importance = match settings.importance_sampler {
         SamplerChoice::Nuts => {
@@ -299,13 +300,7 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
         SamplerChoice::Ensemble => {
             observer.on_stage("importance (ensemble)");
             let start = data_start(&is_post, &median_values);
-            ensemble_method(
-                &is_post,
-                &start,
-                &settings.importance_ensemble,
-                observer,
-                t0,
-            )?
+            ensemble_method(&is_post, &start, &settings.importance_ensemble, observer, t0)?
         }
     };
     let mean_theta: Vec<f64> = HYPER.iter().map(|p| importance.params[*p].mean).collect();
@@ -315,32 +310,18 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
     // Full hierarchical model: theta and every latent mu_i, by NUTS.
     observer.on_stage("hierarchical (NUTS, latent model)");
     let t0 = Instant::now();
-    let latent = LatentGaussianModel::new(
-        &toy.measurements,
-        priors[0],
-        priors[1],
-        Parametrisation::NonCentred,
-    )?;
+    let latent = LatentGaussianModel::new(&toy.measurements, priors[0], priors[1], settings.parametrisation)?;
     let (hierarchical, _) = nuts_method(&latent, &settings.hierarchical, observer, t0)?;
     methods.insert("hierarchical".to_string(), hierarchical);
 
     // Exact: the latent values integrated out analytically, quadrature in theta.
     let t0 = Instant::now();
-    let grid = gaussian_grid_posterior(
-        &toy.measurements,
-        &priors[0],
-        &priors[1],
-        settings.exact_grid,
-    )?;
+    let grid = gaussian_grid_posterior(&toy.measurements, &priors[0], &priors[1], settings.exact_grid)?;
     methods.insert(
         "exact".to_string(),
         MethodSummary {
             wall_s: t0.elapsed().as_secs_f64(),
-            params: HYPER
-                .iter()
-                .map(|p| p.to_string())
-                .zip(grid.summaries)
-                .collect(),
+            params: HYPER.iter().map(|p| p.to_string()).zip(grid.summaries).collect(),
             sampler: None,
             reliability: None,
         },

@@ -148,16 +148,12 @@ pub fn gaussian_grid_posterior(
     n_grid: usize,
 ) -> Result<GridPosterior> {
     if n_grid < 21 {
-        return invalid!(
-            "exact posterior: grid of {n_grid} nodes per axis is too coarse (need >= 21)"
-        );
+        return invalid!("exact posterior: grid of {n_grid} nodes per axis is too coarse (need >= 21)");
     }
     prior_mu.validate()?;
     prior_sigma.validate()?;
     if matches!(prior_sigma.support(), Support::Real) {
-        return invalid!(
-            "exact posterior: theta_sigma needs a prior on positive values, got {prior_sigma}"
-        );
+        return invalid!("exact posterior: theta_sigma needs a prior on positive values, got {prior_sigma}");
     }
     let x = measurements.x();
     let n = x.len() as f64;
@@ -183,17 +179,7 @@ pub fn gaussian_grid_posterior(
     // Coarse passes narrow the window; stop when it no longer shrinks much.
     const COARSE: usize = 201;
     const MAX_PASSES: usize = 12;
-    let pass = |window, n_nodes| {
-        grid_pass(
-            &xc,
-            &var_meas,
-            centre,
-            prior_mu,
-            prior_sigma,
-            window,
-            n_nodes,
-        )
-    };
+    let pass = |window, n_nodes| grid_pass(&xc, &var_meas, centre, prior_mu, prior_sigma, window, n_nodes);
     for _ in 0..MAX_PASSES {
         let post = pass(window, COARSE);
         let mut converged = true;
@@ -322,14 +308,8 @@ mod tests {
         let b = gaussian_grid_posterior(&meas, &FLAT_MU, &FLAT_SIGMA, 1601).unwrap();
         for k in 0..2 {
             let (sa, sb) = (a.summaries[k], b.summaries[k]);
-            assert!(
-                (sa.mean - sb.mean).abs() < 1e-4 * sb.sd,
-                "{k}: {sa:?} vs {sb:?}"
-            );
-            assert!(
-                (sa.sd - sb.sd).abs() < 1e-4 * sb.sd,
-                "{k}: {sa:?} vs {sb:?}"
-            );
+            assert!((sa.mean - sb.mean).abs() < 1e-4 * sb.sd, "{k}: {sa:?} vs {sb:?}");
+            assert!((sa.sd - sb.sd).abs() < 1e-4 * sb.sd, "{k}: {sa:?} vs {sb:?}");
             for (qa, qb) in [(sa.q05, sb.q05), (sa.q50, sb.q50), (sa.q95, sb.q95)] {
                 assert!((qa - qb).abs() < 1e-3 * sb.sd, "{k}: {sa:?} vs {sb:?}");
             }
@@ -356,14 +336,8 @@ mod tests {
         // Non-Gaussian corrections are O(1/sqrt(N)) ~ 0.2% of an sd here.
         assert!((pm.mean - mean).abs() < 0.02 * sd_mu, "{pm:?} vs {mean}");
         assert!((pm.sd / sd_mu - 1.0).abs() < 0.01, "{pm:?} vs {sd_mu}");
-        assert!(
-            (ps.mean - s_hat).abs() < 0.05 * sd_sigma,
-            "{ps:?} vs {s_hat}"
-        );
-        assert!(
-            (ps.sd / sd_sigma - 1.0).abs() < 0.01,
-            "{ps:?} vs {sd_sigma}"
-        );
+        assert!((ps.mean - s_hat).abs() < 0.05 * sd_sigma, "{ps:?} vs {s_hat}");
+        assert!((ps.sd / sd_sigma - 1.0).abs() < 0.01, "{ps:?} vs {sd_sigma}");
         // Gaussian quantiles: q05 = mean - 1.6449 sd.
         assert!((pm.q05 - (mean - 1.644_853_6 * sd_mu)).abs() < 0.02 * sd_mu);
     }

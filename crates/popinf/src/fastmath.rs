@@ -121,12 +121,7 @@ pub fn subtract_max_lanes(ln_w: &mut [f64], ln_interim_prior: &[f64]) -> f64 {
             acc[l] = if w[l] > acc[l] { w[l] } else { acc[l] };
         }
     }
-    for (l, (w, p)) in cw
-        .into_remainder()
-        .iter_mut()
-        .zip(cp.remainder())
-        .enumerate()
-    {
+    for (l, (w, p)) in cw.into_remainder().iter_mut().zip(cp.remainder()).enumerate() {
         *w -= p;
         acc[l] = if *w > acc[l] { *w } else { acc[l] };
     }
@@ -215,10 +210,7 @@ mod tests {
         // The AVX2 copy and the portable one give the same bits: the lane
         // structure, not the vector width, fixes the order of additions.
         let mut plain: Vec<f64> = (0..1001).map(|i| -0.037 * i as f64 + 3.0).collect();
-        assert_eq!(
-            exp_shifted_sum_lanes(&mut plain, 3.0).to_bits(),
-            got.to_bits()
-        );
+        assert_eq!(exp_shifted_sum_lanes(&mut plain, 3.0).to_bits(), got.to_bits());
         // Padding with -inf adds exact zeros.
         let mut storage = [0.0; 16];
         storage[..5].copy_from_slice(&[0.0, -1.0, -2.0, -3.0, -4.0]);

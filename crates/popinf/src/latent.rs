@@ -47,11 +47,7 @@ impl<'m> LatentGaussianModel<'m> {
             return invalid!("theta_sigma needs a prior on positive values, got {prior_sigma}");
         }
         let inv_var = measurements.sigma().iter().map(|s| 1.0 / (s * s)).collect();
-        let ln_norm = measurements
-            .sigma()
-            .iter()
-            .map(|s| -s.ln() - HALF_LN_2PI)
-            .sum();
+        let ln_norm = measurements.sigma().iter().map(|s| -s.ln() - HALF_LN_2PI).sum();
         Ok(Self {
             measurements,
             prior_mu,
@@ -211,11 +207,8 @@ mod tests {
             lower: 0.0,
             upper: 2.0,
         };
-        let nc =
-            LatentGaussianModel::new(&meas, prior_mu, prior_sigma, Parametrisation::NonCentred)
-                .unwrap();
-        let c = LatentGaussianModel::new(&meas, prior_mu, prior_sigma, Parametrisation::Centred)
-            .unwrap();
+        let nc = LatentGaussianModel::new(&meas, prior_mu, prior_sigma, Parametrisation::NonCentred).unwrap();
+        let c = LatentGaussianModel::new(&meas, prior_mu, prior_sigma, Parametrisation::Centred).unwrap();
         let u_nc = [0.3, -0.2, 0.4, -1.0, 1.5];
         let mut natural = [0.0; 5];
         nc.to_natural(&u_nc, &mut natural);
@@ -223,10 +216,6 @@ mod tests {
         u_c[2..].copy_from_slice(&natural[2..]);
         let s = natural[1];
         let diff = nc.ln_density(&u_nc) - c.ln_density(&u_c);
-        assert!(
-            (diff - 3.0 * s.ln()).abs() < 1e-12,
-            "{diff} vs {}",
-            3.0 * s.ln()
-        );
+        assert!((diff - 3.0 * s.ln()).abs() < 1e-12, "{diff} vs {}", 3.0 * s.ln());
     }
 }

@@ -5,8 +5,7 @@ use rayon::prelude::*;
 use crate::catalog::SampleCatalog;
 use crate::error::Result;
 use crate::fastmath::{
-    LANES, dot_lanes, exp_shifted_sum_padded, has_avx2, subtract_const_max_lanes,
-    subtract_max_lanes,
+    LANES, dot_lanes, exp_shifted_sum_padded, has_avx2, subtract_const_max_lanes, subtract_max_lanes,
 };
 use crate::invalid;
 use crate::population::PopulationModel;
@@ -79,11 +78,7 @@ impl LnSum {
     #[inline(always)]
     fn add(&mut self, shift: f64, s: f64) {
         self.shifts += shift;
-        self.product = if self.product == 0.0 {
-            s
-        } else {
-            self.product * s
-        };
+        self.product = if self.product == 0.0 { s } else { self.product * s };
         if self.product > 1e200 {
             self.log_of_products += self.product.ln();
             self.product = 0.0;
@@ -406,12 +401,7 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     /// `grad`: sum_j wbar_ij d ln p_ij / d theta, plus the derivative of the
     /// bias correction when it is on.
     #[inline(always)]
-    fn block_value_grad_body(
-        &self,
-        theta: &[f64],
-        (start, end): (usize, usize),
-        grad: &mut [f64],
-    ) -> f64 {
+    fn block_value_grad_body(&self, theta: &[f64], (start, end): (usize, usize), grad: &mut [f64]) -> f64 {
         let dim = self.catalog.dim();
         let n_params = grad.len();
         // A multiple of the lane count, so padding a chunk stays in the buffer.
@@ -604,11 +594,7 @@ mod tests {
     fn constant_interim_prior_matches_direct_computation() {
         // Every object's ln pi is one constant: the kernel's column-free path.
         let samples: Vec<Vec<f64>> = (0..5)
-            .map(|i| {
-                (0..600)
-                    .map(|j| (i * 600 + j) as f64 * 1e-3 - 1.5)
-                    .collect()
-            })
+            .map(|i| (0..600).map(|j| (i * 600 + j) as f64 * 1e-3 - 1.5).collect())
             .collect();
         let ln_prior: Vec<Vec<f64>> = samples
             .iter()

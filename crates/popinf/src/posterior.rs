@@ -162,8 +162,7 @@ mod tests {
     #[test]
     fn gradient_in_unconstrained_space_matches_finite_differences() {
         let cat =
-            SampleCatalog::from_objects(&[vec![-0.5, 0.3, 1.2], vec![2.0, 2.2], vec![-1.0]], None)
-                .unwrap();
+            SampleCatalog::from_objects(&[vec![-0.5, 0.3, 1.2], vec![2.0, 2.2], vec![-1.0]], None).unwrap();
         let like = ImportanceLikelihood::new(&cat, Gaussian).unwrap();
         let post = Hyperposterior::new(
             like,

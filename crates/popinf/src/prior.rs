@@ -43,9 +43,7 @@ impl Hyperprior {
     /// Checks the prior's own parameters.
     pub fn validate(&self) -> Result<()> {
         let ok = match *self {
-            Hyperprior::Uniform { lower, upper } => {
-                lower.is_finite() && upper.is_finite() && upper > lower
-            }
+            Hyperprior::Uniform { lower, upper } => lower.is_finite() && upper.is_finite() && upper > lower,
             Hyperprior::Normal { mu, sd } => mu.is_finite() && sd.is_finite() && sd > 0.0,
             Hyperprior::HalfNormal { sd } => sd.is_finite() && sd > 0.0,
             Hyperprior::HalfCauchy { scale } => scale.is_finite() && scale > 0.0,
@@ -95,9 +93,7 @@ impl Hyperprior {
                     -2.0 * x / (scale * scale + x * x),
                 )
             }
-            Hyperprior::LogUniform { lower, upper } => {
-                (-x.ln() - (upper.ln() - lower.ln()).ln(), -1.0 / x)
-            }
+            Hyperprior::LogUniform { lower, upper } => (-x.ln() - (upper.ln() - lower.ln()).ln(), -1.0 / x),
             Hyperprior::Exponential { rate } => (rate.ln() - rate * x, -rate),
         }
     }
@@ -211,9 +207,9 @@ impl FromStr for Hyperprior {
         let args: Vec<f64> = args_text
             .split(',')
             .map(|a| {
-                a.trim().parse::<f64>().map_err(|_| {
-                    Error::Invalid(format!("prior '{s}': '{}' is not a number", a.trim()))
-                })
+                a.trim()
+                    .parse::<f64>()
+                    .map_err(|_| Error::Invalid(format!("prior '{s}': '{}' is not a number", a.trim())))
             })
             .collect::<Result<_>>()?;
         let name = name.trim().to_ascii_lowercase();
@@ -228,10 +224,7 @@ impl FromStr for Hyperprior {
             }
         };
         if args.len() != want {
-            return invalid!(
-                "prior '{s}': {name} takes {want} argument(s), got {}",
-                args.len()
-            );
+            return invalid!("prior '{s}': {name} takes {want} argument(s), got {}", args.len());
         }
         let prior = match name.as_str() {
             "uniform" => Hyperprior::Uniform {
@@ -343,10 +336,7 @@ mod tests {
             "loguniform(0, 1)",
             "exponential",
         ] {
-            assert!(
-                bad.parse::<Hyperprior>().is_err(),
-                "{bad} should be rejected"
-            );
+            assert!(bad.parse::<Hyperprior>().is_err(), "{bad} should be rejected");
         }
     }
 }

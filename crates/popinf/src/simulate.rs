@@ -72,10 +72,7 @@ pub fn simulate_gaussian_toy(s: &ToySettings) -> Result<ToyData> {
         return invalid!("theta_mu must be finite, got {}", s.theta_mu);
     }
     if !(s.theta_sigma.is_finite() && s.theta_sigma > 0.0) {
-        return invalid!(
-            "theta_sigma must be finite and positive, got {}",
-            s.theta_sigma
-        );
+        return invalid!("theta_sigma must be finite and positive, got {}", s.theta_sigma);
     }
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(derive_seed(s.seed, 1));
     let mut normal = || -> f64 { StandardNormal.sample(&mut rng) };
@@ -119,10 +116,7 @@ mod tests {
         let n = s.n_obj as f64;
         let (m, sd) = crate::stats::mean_sd(&a.mu_true);
         // Standard errors: 1.5/sqrt(2e4) = 0.011 for the mean, ~0.008 for sd.
-        assert!(
-            (m - 2.0).abs() < 0.045 && (sd - 1.5).abs() < 0.035,
-            "{m} {sd}"
-        );
+        assert!((m - 2.0).abs() < 0.045 && (sd - 1.5).abs() < 0.035, "{m} {sd}");
         // x - mu ~ N(0, alpha); samples - x ~ N(0, alpha).
         let noise: Vec<f64> = a
             .measurements

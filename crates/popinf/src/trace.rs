@@ -39,11 +39,8 @@ impl Trace {
         names
             .iter()
             .map(|name| {
-                let k = self
-                    .param_names
-                    .iter()
-                    .position(|p| p == name)
-                    .ok_or_else(|| {
+                let k =
+                    self.param_names.iter().position(|p| p == name).ok_or_else(|| {
                         crate::Error::Invalid(format!("trace has no parameter named '{name}'"))
                     })?;
                 Ok(ParamSummary::from_draws(&self.param(k)))

@@ -61,15 +61,9 @@ fn ensemble_importance_fit_also_agrees_with_exact() {
             mean_gap < 0.25,
             "{param}: ensemble importance mean is {mean_gap:.3} exact sd off"
         );
-        assert!(
-            (sd_ratio - 1.0).abs() < 0.15,
-            "{param}: sd ratio {sd_ratio:.3}"
-        );
+        assert!((sd_ratio - 1.0).abs() < 0.15, "{param}: sd ratio {sd_ratio:.3}");
     }
-    assert_eq!(
-        s.methods["importance"].sampler.as_ref().unwrap().name,
-        "ensemble"
-    );
+    assert_eq!(s.methods["importance"].sampler.as_ref().unwrap().name, "ensemble");
 }
 
 #[test]
@@ -109,9 +103,7 @@ fn same_seed_gives_identical_numbers_on_any_thread_count() {
         run_demo(&s2, &Silent).unwrap()
     };
     assert_ne!(
-        other_seed.methods["importance"].params["theta_mu"]
-            .mean
-            .to_bits(),
+        other_seed.methods["importance"].params["theta_mu"].mean.to_bits(),
         one.iter()
             .find(|(m, p, _)| m == "importance" && p == "theta_mu")
             .unwrap()

@@ -75,13 +75,7 @@ fn recovers_a_correlated_gaussian() {
     let (mx, sx) = mean_sd(&x);
     let (my, sy) = mean_sd(&y);
     let n = x.len() as f64;
-    let corr = x
-        .iter()
-        .zip(&y)
-        .map(|(a, b)| (a - mx) * (b - my))
-        .sum::<f64>()
-        / (n - 1.0)
-        / (sx * sy);
+    let corr = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum::<f64>() / (n - 1.0) / (sx * sy);
     // 4000 draws, ESS of order 1000-4000: MC error of a mean < 0.03 sd, of
     // an sd ~2%. Tolerances are several of those.
     assert!((mx - 1.0).abs() < 0.1 * 2.0, "mean x {mx}");
@@ -141,8 +135,7 @@ fn funnel_non_centred_has_no_divergences_and_centred_reports_them() {
         target_accept: 0.95,
         ..settings(3)
     };
-    let nc =
-        LatentGaussianModel::new(&meas, prior_mu, prior_tau, Parametrisation::NonCentred).unwrap();
+    let nc = LatentGaussianModel::new(&meas, prior_mu, prior_tau, Parametrisation::NonCentred).unwrap();
     let run = sample_nuts(&nc, &careful, &Silent).unwrap();
     assert_eq!(run.stats.divergences(), 0, "non-centred diverged");
     // The known posterior mean of mu is about 4.4 (sd 3.3).
@@ -183,15 +176,7 @@ fn same_seed_same_draws_on_any_thread_count() {
     let (a, b) = (on(1), on(3));
     assert_eq!(a.trace.draws, b.trace.draws);
     assert_eq!(a.stats, b.stats);
-    let other = sample_nuts(
-        &model,
-        &NutsSettings {
-            seed: 6,
-            ..s.clone()
-        },
-        &Silent,
-    )
-    .unwrap();
+    let other = sample_nuts(&model, &NutsSettings { seed: 6, ..s.clone() }, &Silent).unwrap();
     assert_ne!(a.trace.draws, other.trace.draws);
 }
 

@@ -84,9 +84,7 @@ impl EnsembleRun {
     pub fn autocorr_time(&self) -> Vec<f64> {
         (0..self.dim)
             .map(|k| {
-                let walkers: Vec<Vec<f64>> = (0..self.n_walkers)
-                    .map(|w| self.walker_coord(w, k))
-                    .collect();
+                let walkers: Vec<Vec<f64>> = (0..self.n_walkers).map(|w| self.walker_coord(w, k)).collect();
                 let refs: Vec<&[f64]> = walkers.iter().map(|w| w.as_slice()).collect();
                 integrated_time(&refs, 5.0)
             })
@@ -95,11 +93,7 @@ impl EnsembleRun {
 
     /// Post-burn-in draws mapped to natural units by `to_natural`, one chain
     /// per walker.
-    pub fn to_trace(
-        &self,
-        param_names: Vec<String>,
-        to_natural: impl Fn(&[f64], &mut [f64]),
-    ) -> Trace {
+    pub fn to_trace(&self, param_names: Vec<String>, to_natural: impl Fn(&[f64], &mut [f64])) -> Trace {
         let n_draws = self.n_steps - self.n_burn;
         let mut draws = vec![0.0; self.n_walkers * n_draws * self.dim];
         for w in 0..self.n_walkers {
@@ -135,9 +129,7 @@ pub fn sample_ensemble(
         );
     }
     if nw < 2 * dim || nw % 2 != 0 {
-        return invalid!(
-            "ensemble: {nw} walkers; need an even number of at least 2 x {dim} (the dimension)"
-        );
+        return invalid!("ensemble: {nw} walkers; need an even number of at least 2 x {dim} (the dimension)");
     }
     if settings.n_steps == 0 || settings.n_burn >= settings.n_steps {
         return invalid!(
@@ -147,10 +139,7 @@ pub fn sample_ensemble(
         );
     }
     if settings.stretch_a.is_nan() || settings.stretch_a <= 1.0 {
-        return invalid!(
-            "ensemble: stretch scale a = {} must exceed 1",
-            settings.stretch_a
-        );
+        return invalid!("ensemble: stretch scale a = {} must exceed 1", settings.stretch_a);
     }
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(settings.seed);
     let ln_p = |x: &[f64]| {
@@ -183,6 +172,7 @@ pub fn sample_ensemble(
     }
 
     let n_steps = settings.n_steps;
+    let n_burn = settings.n_burn;
     let a = settings.stretch_a;
     let half = nw / 2;
     let mut chain = Vec::with_capacity(n_steps * nw * dim);
@@ -195,7 +185,7 @@ pub fn sample_ensemble(
     let mut ln_u = vec![0.0; half];
     let mut n_evals = nw;
     observer.on_start(1, n_steps as u64);
-    for _ in 0..n_steps {
+    for step in 0..n_steps {
         order.shuffle(&mut rng);
         for split in 0..2 {
             let (active, other) = if split == 0 {
@@ -214,10 +204,7 @@ pub fn sample_ensemble(
                     proposals[i * dim + k] = c + zi * (pos[w * dim + k] - c);
                 }
             }
-            proposals
-                .par_chunks(dim)
-                .map(ln_p)
-                .collect_into_vec(&mut lp_new);
+            proposals.par_chunks(dim).map(ln_p).collect_into_vec(&mut lp_new);
             n_evals += half;
             for (i, &w) in active.iter().enumerate() {
                 let ln_q = (dim as f64 - 1.0) * z[i].ln() + lp_new[i] - lp[w];
@@ -230,7 +217,7 @@ pub fn sample_ensemble(
         }
         chain.extend_from_slice(&pos);
         ln_prob.extend_from_slice(&lp);
-        observer.on_draw(0, false);
+        observer.on_draw(0, step < n_burn, false);
     }
     observer.on_finish();
     Ok(EnsembleRun {
@@ -298,20 +285,14 @@ mod tests {
             init_scale: 0.1,
             ..Default::default()
         };
-        let run =
-            sample_ensemble(&target, &[0.0, 0.0], &settings, &crate::sampler::Silent).unwrap();
+        let run = sample_ensemble(&target, &[0.0, 0.0], &settings, &crate::sampler::Silent).unwrap();
         let trace = run.to_trace(vec!["a".into(), "b".into()], |u, t| t.copy_from_slice(u));
         let (x, y) = (trace.param(0), trace.param(1));
         let n = x.len() as f64;
         let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
         let cxx = x.iter().map(|v| (v - mx).powi(2)).sum::<f64>() / n;
         let cyy = y.iter().map(|v| (v - my).powi(2)).sum::<f64>() / n;
-        let cxy = x
-            .iter()
-            .zip(&y)
-            .map(|(a, b)| (a - mx) * (b - my))
-            .sum::<f64>()
-            / n;
+        let cxy = x.iter().zip(&y).map(|(a, b)| (a - mx) * (b - my)).sum::<f64>() / n;
         // 160k draws with tau ~ 30-50 steps over 32 walkers: ~3000+
         // effective draws, so the MC error of a mean is < 0.02 sd and of a
         // variance ~ 3%. Tolerances are about four of those.
@@ -365,8 +346,7 @@ mod tests {
             n_walkers: 3,
             ..Default::default()
         };
-        let err =
-            sample_ensemble(&target, &[0.0, 0.0], &settings, &crate::sampler::Silent).unwrap_err();
+        let err = sample_ensemble(&target, &[0.0, 0.0], &settings, &crate::sampler::Silent).unwrap_err();
         assert!(err.to_string().contains("3 walkers"), "{err}");
     }
 }

@@ -15,8 +15,9 @@ pub trait SamplerObserver: Sync {
     fn on_stage(&self, _label: &str) {}
     /// `chains` chains of `iterations` iterations each (tuning included).
     fn on_start(&self, _chains: usize, _iterations: u64) {}
-    /// One iteration of `chain` finished.
-    fn on_draw(&self, _chain: usize, _diverging: bool) {}
+    /// One iteration of `chain` finished; `tuning` while it adapts (its
+    /// divergences are expected then and not a verdict on the run).
+    fn on_draw(&self, _chain: usize, _tuning: bool, _diverging: bool) {}
     fn on_finish(&self) {}
 }
 

@@ -6,9 +6,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nuts_rs::{
-    Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError, Settings,
-};
+use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError, Settings};
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
@@ -125,11 +123,7 @@ impl<M: SampleableModel + ?Sized> CpuLogpFunc for NutsAdapter<'_, M> {
         self.dim
     }
 
-    fn logp(
-        &mut self,
-        position: &[f64],
-        gradient: &mut [f64],
-    ) -> std::result::Result<f64, NonFiniteDensity> {
+    fn logp(&mut self, position: &[f64], gradient: &mut [f64]) -> std::result::Result<f64, NonFiniteDensity> {
         self.grad_evals.fetch_add(1, Ordering::Relaxed);
         let v = self.model.ln_density_grad(position, gradient);
         if v.is_finite() && gradient.iter().all(|g| g.is_finite()) {
@@ -252,8 +246,7 @@ fn run_chain<M: SampleableModel + ?Sized>(
     observer: &dyn SamplerObserver,
 ) -> Result<ChainOutput> {
     let dim = init.len();
-    let mut rng =
-        rand::rngs::ChaCha8Rng::seed_from_u64(derive_seed(settings.seed, 1000 + chain as u64));
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(derive_seed(settings.seed, 1000 + chain as u64));
     // Jitter the start; redraw where the density is not finite.
     let mut start = init.to_vec();
     let mut grad = vec![0.0; dim];
@@ -288,9 +281,7 @@ fn run_chain<M: SampleableModel + ?Sized>(
     let mut sampler = nuts
         .new_chain(chain as u64, CpuMath::new(adapter), &mut rng)
         .map_err(|e| nuts_error(chain, e))?;
-    sampler
-        .set_position(&start)
-        .map_err(|e| nuts_error(chain, e))?;
+    sampler.set_position(&start).map_err(|e| nuts_error(chain, e))?;
     let n_names = model.param_names().len();
     let draws_per_chain = settings.draws as usize;
     let mut out = ChainOutput {
@@ -300,9 +291,8 @@ fn run_chain<M: SampleableModel + ?Sized>(
     };
     let mut natural = vec![0.0; n_names];
     for _ in 0..settings.tune + settings.draws {
-        let (position, _, stats, progress) =
-            sampler.expanded_draw().map_err(|e| nuts_error(chain, e))?;
-        observer.on_draw(chain, progress.diverging);
+        let (position, _, stats, progress) = sampler.expanded_draw().map_err(|e| nuts_error(chain, e))?;
+        observer.on_draw(chain, progress.tuning, progress.diverging);
         if progress.tuning {
             out.tune_divergences += usize::from(progress.diverging);
             continue;
