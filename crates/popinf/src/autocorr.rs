@@ -45,9 +45,10 @@ pub fn fft_in_place(re: &mut [f64], im: &mut [f64], inverse: bool) {
     }
 }
 
-/// Normalised autocorrelation function of a 1-D series, by FFT with zero
-/// padding to twice the next power of two (as `emcee.autocorr.function_1d`).
-pub fn autocorrelation(x: &[f64]) -> Vec<f64> {
+/// Autocovariance of a 1-D series at every lag, normalised by the series
+/// length (as ArviZ's `autocov`): by FFT, zero-padded to at least twice the
+/// length so the circular correlation equals the linear one.
+pub fn autocovariance(x: &[f64]) -> Vec<f64> {
     let n = x.len();
     if n == 0 {
         return Vec::new();
@@ -65,16 +66,28 @@ pub fn autocorrelation(x: &[f64]) -> Vec<f64> {
         *i = 0.0;
     }
     fft_in_place(&mut re, &mut im, true);
-    let c0 = re[0];
+    // The unnormalised inverse transform carries a factor m.
+    let scale = 1.0 / (m as f64 * n as f64);
+    re.truncate(n);
+    re.iter_mut().for_each(|r| *r *= scale);
+    re
+}
+
+/// Normalised autocorrelation function of a 1-D series (as
+/// `emcee.autocorr.function_1d`).
+pub fn autocorrelation(x: &[f64]) -> Vec<f64> {
+    let mut acf = autocovariance(x);
+    let Some(&c0) = acf.first() else {
+        return acf;
+    };
     if c0 == 0.0 {
         // A constant chain: no information on correlation; report none.
-        let mut acf = vec![0.0; n];
+        acf.iter_mut().for_each(|a| *a = 0.0);
         acf[0] = 1.0;
         return acf;
     }
-    re.truncate(n);
-    re.iter_mut().for_each(|r| *r /= c0);
-    re
+    acf.iter_mut().for_each(|a| *a /= c0);
+    acf
 }
 
 /// emcee's integrated autocorrelation time of one parameter from several
@@ -110,6 +123,14 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_distr::{Distribution, StandardNormal};
+
+    #[test]
+    fn autocovariance_is_normalised_by_length() {
+        let x = [1.0, 3.0, 2.0, 6.0];
+        let acov = autocovariance(&x);
+        // mean 3; deviations -2, 0, -1, 3: c0 = 14/4, c1 = (0 + 0 - 3)/4.
+        assert!((acov[0] - 3.5).abs() < 1e-14 && (acov[1] + 0.75).abs() < 1e-14);
+    }
 
     #[test]
     fn fft_autocorrelation_equals_direct_sum() {

@@ -10,6 +10,7 @@ pub mod autocorr;
 pub mod bench;
 pub mod catalog;
 pub mod demo;
+pub mod diagnostics;
 pub mod error;
 pub mod exact;
 pub mod fastmath;
@@ -20,6 +21,7 @@ pub mod posterior;
 pub mod prior;
 pub mod sampler;
 pub mod simulate;
+pub mod special;
 pub mod stats;
 pub mod trace;
 
