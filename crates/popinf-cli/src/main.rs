@@ -163,6 +163,7 @@ fn demo(args: DemoArgs) -> popinf::Result<()> {
     write_atomically(&path, json.as_bytes())?;
     if !args.quiet {
         print_table(&summary);
+        print_diagnostics(&summary);
         println!(
             "\nwrote {} ({:.2} s in all)",
             path.display(),
@@ -185,6 +186,74 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> popinf::Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// ArviZ's summary columns for every sampled method, then its sampler's
+/// figures and any warnings.
+fn print_diagnostics(s: &DemoSummary) {
+    println!(
+        "\n{:<12} {:<12} {:>8} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>6}",
+        "method",
+        "param",
+        "mean",
+        "sd",
+        "hdi_3%",
+        "hdi_97%",
+        "mcse_mean",
+        "mcse_sd",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat"
+    );
+    for name in METHOD_ORDER {
+        let Some(m) = s.methods.get(name) else { continue };
+        for (param, p) in &m.params {
+            let Some(c) = p.convergence else { continue };
+            println!(
+                "{:<12} {:<12} {:>8.4} {:>7.4} {:>8.4} {:>8.4} {:>9.5} {:>8.5} {:>8.0} {:>8.0} {:>6.3}",
+                name,
+                param,
+                p.mean,
+                p.sd,
+                c.hdi_3,
+                c.hdi_97,
+                c.mcse_mean,
+                c.mcse_sd,
+                c.ess_bulk,
+                c.ess_tail,
+                c.r_hat
+            );
+        }
+    }
+    println!();
+    for name in METHOD_ORDER {
+        let Some(m) = s.methods.get(name) else { continue };
+        if let Some(x) = &m.sampler {
+            let mut line = format!(
+                "{name}: {} {} chains x {} draws ({} tuning), {:.0} bulk-ESS/s (slowest parameter)",
+                x.name, x.chains, x.draws, x.tune, x.min_ess_bulk_per_s
+            );
+            if x.name == "nuts" {
+                let min_bfmi = x
+                    .bfmi
+                    .as_ref()
+                    .map_or(f64::NAN, |b| b.iter().cloned().fold(f64::INFINITY, f64::min));
+                line += &format!(
+                    ", {} divergences, {} max-depth hits, min E-BFMI {:.2}, {} gradients",
+                    x.divergences,
+                    x.max_tree_depth_hits.unwrap_or(0),
+                    min_bfmi,
+                    x.grad_evals
+                );
+            } else if let Some(acc) = x.acceptance_fraction {
+                line += &format!(", acceptance {acc:.2}");
+            }
+            println!("{line}");
+        }
+        for w in &m.warnings {
+            println!("  warning ({name}): {w}");
+        }
+    }
 }
 
 fn print_table(s: &DemoSummary) {
@@ -259,17 +328,8 @@ fn print_table(s: &DemoSummary) {
         if let Some(r) = &imp.reliability {
             println!(
                 "importance weights at the posterior mean: per-object ESS min {:.1}, median {:.1} \
-                 ({} objects below 20); Var(ln L) = {:.2}{}",
-                r.ess_min,
-                r.ess_median,
-                r.n_ess_below_20,
-                r.var_ln_l,
-                if r.var_ln_l > 1.0 {
-                    " > 1: the Monte Carlo estimate of ln L is noisy; more samples per object \
-                     (--n-samp) make the answer more trustworthy"
-                } else {
-                    ""
-                }
+                 ({} objects below 20); Var(ln L) = {:.2}",
+                r.ess_min, r.ess_median, r.n_ess_below_20, r.var_ln_l
             );
         }
     }

@@ -135,6 +135,12 @@ pub struct SamplerInfo {
     pub max_tree_depth_hits: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mean_acceptance: Option<f64>,
+    /// E-BFMI of each chain (NUTS); below 0.3 is a warning sign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bfmi: Option<Vec<f64>>,
+    /// The smallest bulk-ESS over the hyperparameters per second of the
+    /// method's wall time: the figure of merit for comparing samplers.
+    pub min_ess_bulk_per_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -148,6 +154,9 @@ pub struct MethodSummary {
     /// mean.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reliability: Option<Reliability>,
+    /// Plain-words warnings: each names the problem and what to do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -209,8 +218,11 @@ fn ensemble_method<L: HyperLikelihood>(
             autocorr_time: Some(names.into_iter().zip(tau).collect()),
             max_tree_depth_hits: None,
             mean_acceptance: None,
+            bfmi: None,
+            min_ess_bulk_per_s: 0.0,
         }),
         reliability: None,
+        warnings: Vec::new(),
     })
 }
 
@@ -240,10 +252,104 @@ fn nuts_method<M: SampleableModel>(
             autocorr_time: None,
             max_tree_depth_hits: Some(run.stats.max_depth_hits()),
             mean_acceptance: Some(run.stats.acceptance.iter().sum::<f64>() / n),
+            bfmi: Some(
+                run.stats
+                    .energy
+                    .chunks(settings.draws as usize)
+                    .map(crate::diagnostics::bfmi)
+                    .collect(),
+            ),
+            min_ess_bulk_per_s: 0.0,
         }),
         reliability: None,
+        warnings: Vec::new(),
     };
     Ok((summary, run))
+}
+
+/// The warnings the usual thresholds call for (Vehtari et al. 2021; Stan;
+/// emcee; Talbot & Golomb 2023), each saying what to do.
+fn warnings_for(m: &MethodSummary) -> Vec<String> {
+    let mut w = Vec::new();
+    for (name, p) in &m.params {
+        let Some(c) = p.convergence else { continue };
+        if c.r_hat > 1.01 {
+            w.push(format!(
+                "{name}: r_hat = {:.3} > 1.01: the chains disagree; run longer or check for multimodality",
+                c.r_hat
+            ));
+        }
+        if c.ess_bulk < 400.0 || c.ess_tail < 400.0 {
+            w.push(format!(
+                "{name}: ess_bulk = {:.0}, ess_tail = {:.0} (want >= 400): draw more samples",
+                c.ess_bulk, c.ess_tail
+            ));
+        }
+    }
+    if let Some(s) = &m.sampler {
+        if s.divergences > 0 {
+            w.push(format!(
+                "{} divergent transitions after tuning: the posterior has regions NUTS cannot explore; \
+                 raise the target acceptance or reparametrise (non-centred)",
+                s.divergences
+            ));
+        }
+        if let Some(hits) = s.max_tree_depth_hits.filter(|&h| h > 0) {
+            w.push(format!(
+                "{hits} draws hit the maximum tree depth: raise it or rescale the model"
+            ));
+        }
+        if let Some(bfmi) = &s.bfmi {
+            for (c, b) in bfmi.iter().enumerate().filter(|(_, b)| **b < 0.3) {
+                w.push(format!(
+                    "chain {c}: E-BFMI = {b:.2} < 0.3: poor exploration of the energy; reparametrise"
+                ));
+            }
+        }
+        if let Some(tau) = &s.autocorr_time {
+            for (name, t) in tau {
+                if (s.draws as f64) < 50.0 * t {
+                    w.push(format!(
+                        "{name}: chain of {} steps is shorter than 50 autocorrelation times (tau = {t:.1}); \
+                         run longer for a reliable tau",
+                        s.draws
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(r) = &m.reliability {
+        if r.n_ess_below_20 > 0 {
+            w.push(format!(
+                "{} objects have fewer than 20 effective importance samples (min {:.1}): give them more \
+                 posterior samples or a broader interim prior, or use the latent-variable model",
+                r.n_ess_below_20, r.ess_min
+            ));
+        }
+        if r.var_ln_l > 1.0 {
+            w.push(format!(
+                "Var(ln L) = {:.2} > 1: the Monte Carlo likelihood is noisy; more samples per object \
+                 would make the answer more trustworthy",
+                r.var_ln_l
+            ));
+        }
+    }
+    w
+}
+
+/// Fills in `min_ess_bulk_per_s` from the summaries and the wall time,
+/// and the warnings.
+fn with_ess_rate(mut m: MethodSummary) -> MethodSummary {
+    let min_ess = m
+        .params
+        .values()
+        .filter_map(|p| p.convergence.map(|c| c.ess_bulk))
+        .fold(f64::INFINITY, f64::min);
+    if let Some(s) = m.sampler.as_mut() {
+        s.min_ess_bulk_per_s = min_ess / m.wall_s;
+    }
+    m.warnings = warnings_for(&m);
+    m
 }
 
 pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Result<DemoSummary> {
@@ -324,9 +430,11 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
             params: HYPER.iter().map(|p| p.to_string()).zip(grid.summaries).collect(),
             sampler: None,
             reliability: None,
+            warnings: Vec::new(),
         },
     );
 
+    let methods = methods.into_iter().map(|(k, m)| (k, with_ess_rate(m))).collect();
     Ok(DemoSummary {
         truth: [
             ("theta_mu".to_string(), settings.toy.theta_mu),

@@ -46,7 +46,10 @@ fn rank_normalise(chains: &Chains) -> Chains {
     }
     let denom = n as f64 + 0.25;
     let mut z = rank.iter().map(|r| norm_ppf((r - 0.375) / denom));
-    chains.iter().map(|c| c.iter().map(|_| z.next().expect("same length")).collect()).collect()
+    chains
+        .iter()
+        .map(|c| c.iter().map(|_| z.next().expect("same length")).collect())
+        .collect()
 }
 
 fn median(chains: &Chains) -> f64 {
@@ -56,7 +59,10 @@ fn median(chains: &Chains) -> f64 {
 
 fn fold(chains: &Chains) -> Chains {
     let m = median(chains);
-    chains.iter().map(|c| c.iter().map(|v| (v - m).abs()).collect()).collect()
+    chains
+        .iter()
+        .map(|c| c.iter().map(|v| (v - m).abs()).collect())
+        .collect()
 }
 
 fn sample_var(x: &[f64]) -> f64 {
@@ -78,9 +84,12 @@ fn rhat_basic(chains: &Chains) -> f64 {
 fn ess_basic(chains: &Chains) -> f64 {
     let n_chain = chains.len();
     let n = chains[0].len();
-    let (lo, hi) = chains.iter().flatten().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-        (lo.min(v), hi.max(v))
-    });
+    let (lo, hi) = chains
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
     if hi - lo < 1e-15 {
         return (n_chain * n) as f64;
     }
@@ -155,8 +164,10 @@ fn ess_quantile(chains: &[&[f64]], prob: f64) -> f64 {
     let mut flat: Vec<f64> = chains.iter().flat_map(|c| c.iter().copied()).collect();
     flat.sort_by(f64::total_cmp);
     let q = quantile_sorted(&flat, prob);
-    let indicator: Chains =
-        chains.iter().map(|c| c.iter().map(|&v| if v <= q { 1.0 } else { 0.0 }).collect()).collect();
+    let indicator: Chains = chains
+        .iter()
+        .map(|c| c.iter().map(|&v| if v <= q { 1.0 } else { 0.0 }).collect())
+        .collect();
     let refs: Vec<&[f64]> = indicator.iter().map(|c| c.as_slice()).collect();
     ess_basic(&split_chains(&refs))
 }
@@ -190,7 +201,10 @@ pub fn mcse_mean(chains: &[&[f64]]) -> f64 {
 pub fn mcse_sd(chains: &[&[f64]]) -> f64 {
     let total = chains.iter().map(|c| c.len()).sum::<usize>() as f64;
     let mean = chains.iter().flat_map(|c| c.iter()).sum::<f64>() / total;
-    let sq: Chains = chains.iter().map(|c| c.iter().map(|v| (v - mean).powi(2)).collect()).collect();
+    let sq: Chains = chains
+        .iter()
+        .map(|c| c.iter().map(|v| (v - mean).powi(2)).collect())
+        .collect();
     let refs: Vec<&[f64]> = sq.iter().map(|c| c.as_slice()).collect();
     let ess = ess_mean(&refs);
     let evar = sq.iter().flatten().sum::<f64>() / total;
@@ -221,6 +235,34 @@ pub fn bfmi(energy: &[f64]) -> f64 {
     num / sample_var(energy)
 }
 
+/// The convergence columns of ArviZ's summary (everything but mean and sd).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Convergence {
+    pub r_hat: f64,
+    pub ess_bulk: f64,
+    pub ess_tail: f64,
+    pub mcse_mean: f64,
+    pub mcse_sd: f64,
+    pub hdi_3: f64,
+    pub hdi_97: f64,
+}
+
+impl Convergence {
+    pub fn from_chains(chains: &[&[f64]]) -> Self {
+        let flat: Vec<f64> = chains.iter().flat_map(|c| c.iter().copied()).collect();
+        let (hdi_3, hdi_97) = hdi(&flat, 0.94);
+        Self {
+            r_hat: rhat(chains),
+            ess_bulk: ess_bulk(chains),
+            ess_tail: ess_tail(chains),
+            mcse_mean: mcse_mean(chains),
+            mcse_sd: mcse_sd(chains),
+            hdi_3,
+            hdi_97,
+        }
+    }
+}
+
 /// ArviZ's summary row for one parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ParamDiagnostics {
@@ -239,17 +281,17 @@ impl ParamDiagnostics {
     pub fn from_chains(chains: &[&[f64]]) -> Self {
         let flat: Vec<f64> = chains.iter().flat_map(|c| c.iter().copied()).collect();
         let (mean, sd) = mean_sd(&flat);
-        let (hdi_3, hdi_97) = hdi(&flat, 0.94);
+        let c = Convergence::from_chains(chains);
         Self {
             mean,
             sd,
-            hdi_3,
-            hdi_97,
-            mcse_mean: mcse_mean(chains),
-            mcse_sd: mcse_sd(chains),
-            ess_bulk: ess_bulk(chains),
-            ess_tail: ess_tail(chains),
-            r_hat: rhat(chains),
+            hdi_3: c.hdi_3,
+            hdi_97: c.hdi_97,
+            mcse_mean: c.mcse_mean,
+            mcse_sd: c.mcse_sd,
+            ess_bulk: c.ess_bulk,
+            ess_tail: c.ess_tail,
+            r_hat: c.r_hat,
         }
     }
 }

@@ -132,6 +132,7 @@ fn summarise_marginal(nodes: &[f64], density: &[f64]) -> ParamSummary {
         q05: quantile(0.05),
         q50: quantile(0.5),
         q95: quantile(0.95),
+        convergence: None,
     }
 }
 

@@ -33,6 +33,9 @@ pub struct ParamSummary {
     pub q05: f64,
     pub q50: f64,
     pub q95: f64,
+    /// ArviZ's convergence columns, for sampled (not computed) posteriors.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub convergence: Option<crate::diagnostics::Convergence>,
 }
 
 impl ParamSummary {
@@ -47,6 +50,7 @@ impl ParamSummary {
             q05: quantile_sorted(&sorted, 0.05),
             q50: quantile_sorted(&sorted, 0.5),
             q95: quantile_sorted(&sorted, 0.95),
+            convergence: None,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Posterior draws in natural units: chains x draws x parameters.
 
+use crate::diagnostics::Convergence;
 use crate::stats::ParamSummary;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,14 +44,23 @@ impl Trace {
                     self.param_names.iter().position(|p| p == name).ok_or_else(|| {
                         crate::Error::Invalid(format!("trace has no parameter named '{name}'"))
                     })?;
-                Ok(ParamSummary::from_draws(&self.param(k)))
+                Ok(self.summary(k))
             })
             .collect()
     }
 
+    /// Every parameter's summary, with ArviZ's convergence diagnostics.
     pub fn summaries(&self) -> Vec<ParamSummary> {
-        (0..self.n_params())
-            .map(|k| ParamSummary::from_draws(&self.param(k)))
-            .collect()
+        (0..self.n_params()).map(|k| self.summary(k)).collect()
+    }
+
+    /// One parameter's summary, with ArviZ's convergence diagnostics.
+    pub fn summary(&self, k: usize) -> ParamSummary {
+        let chains: Vec<Vec<f64>> = (0..self.n_chains).map(|c| self.chain_param(c, k)).collect();
+        let refs: Vec<&[f64]> = chains.iter().map(|c| c.as_slice()).collect();
+        ParamSummary {
+            convergence: Some(Convergence::from_chains(&refs)),
+            ..ParamSummary::from_draws(&self.param(k))
+        }
     }
 }

@@ -34,7 +34,9 @@ fn summary_matches_arviz_to_1e_6() {
     let (names, columns) = load();
     let expected: serde_json::Value = serde_json::from_str(EXPECTED).unwrap();
     for (name, chains) in names.iter().zip(&columns) {
-        let Some(want) = expected["params"].get(name) else { continue };
+        let Some(want) = expected["params"].get(name) else {
+            continue;
+        };
         let refs: Vec<&[f64]> = chains.iter().map(|c| c.as_slice()).collect();
         let got = ParamDiagnostics::from_chains(&refs);
         let pairs = [
