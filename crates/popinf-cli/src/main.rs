@@ -76,6 +76,17 @@ enum SamplerArg {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Time NUTS on the notebook's full hierarchical model (4 chains x 2000 iterations).
+    Hierarchical {
+        #[arg(long, default_value_t = 1000)]
+        n_obj: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Repetitions (the median run is reported).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
     /// Time one evaluation of the importance-sampled log-likelihood.
     Likelihood {
         #[arg(long, default_value_t = 100_000)]
@@ -114,6 +125,17 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Demo(args) => demo(args),
+        Command::Bench {
+            what: BenchCommand::Hierarchical { n_obj, threads, reps },
+        } => {
+            let threads = threads.unwrap_or_else(rayon::current_num_threads);
+            popinf::bench::bench_hierarchical(n_obj, threads, reps).map(|b| {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&b).expect("plain numbers serialise")
+                );
+            })
+        }
         Command::Bench {
             what:
                 BenchCommand::Likelihood {

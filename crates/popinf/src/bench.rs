@@ -88,3 +88,88 @@ pub fn bench_likelihood(n_obj: usize, n_samp: usize, threads: usize, reps: usize
         repetitions: reps,
     })
 }
+
+/// Timing of NUTS on the notebook's full hierarchical model.
+#[derive(Debug, Clone, Serialize)]
+pub struct HierarchicalBench {
+    pub n_obj: usize,
+    /// Parameters sampled: theta_mu, theta_sigma and every latent z_i.
+    pub dim: usize,
+    pub chains: usize,
+    pub iterations_per_chain: u64,
+    pub threads: usize,
+    /// Median wall time of the sampling run over the repetitions.
+    pub wall_s: f64,
+    pub grad_evals: u64,
+    /// Smallest bulk-ESS of the two hyperparameters, in the median run.
+    pub min_ess_bulk: f64,
+    pub ess_bulk_per_s: f64,
+    pub divergences: usize,
+    pub repetitions: usize,
+}
+
+/// Runs NUTS (4 chains x 1000 tuning + 1000 draws by default) on the
+/// non-centred latent model of the toy with `n_obj` objects, `reps` times.
+pub fn bench_hierarchical(n_obj: usize, threads: usize, reps: usize) -> Result<HierarchicalBench> {
+    use crate::latent::{LatentGaussianModel, Parametrisation};
+    use crate::prior::Hyperprior;
+    use crate::sampler::{NutsSettings, Silent, sample_nuts};
+
+    if threads == 0 || reps == 0 {
+        return invalid!("threads and repetitions must be at least 1");
+    }
+    let toy = simulate_gaussian_toy(&ToySettings {
+        n_obj,
+        n_samp: 1,
+        ..ToySettings::default()
+    })?;
+    let model = LatentGaussianModel::new(
+        &toy.measurements,
+        Hyperprior::Uniform {
+            lower: -5.0,
+            upper: 5.0,
+        },
+        Hyperprior::Uniform {
+            lower: 0.0,
+            upper: 2.0,
+        },
+        Parametrisation::NonCentred,
+    )?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| crate::Error::Invalid(format!("could not start {threads} threads: {e}")))?;
+    let settings = NutsSettings::default();
+    let mut runs = Vec::with_capacity(reps);
+    for rep in 0..reps {
+        let s = NutsSettings {
+            seed: rep as u64,
+            ..settings.clone()
+        };
+        let t = Instant::now();
+        let run = pool.install(|| sample_nuts(&model, &s, &Silent))?;
+        let wall = t.elapsed().as_secs_f64();
+        let min_ess = run
+            .trace
+            .summaries_of(&["theta_mu", "theta_sigma"])?
+            .iter()
+            .map(|p| p.convergence.map_or(f64::NAN, |c| c.ess_bulk))
+            .fold(f64::INFINITY, f64::min);
+        runs.push((wall, run.grad_evals, min_ess, run.stats.divergences()));
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (wall_s, grad_evals, min_ess_bulk, divergences) = runs[runs.len() / 2];
+    Ok(HierarchicalBench {
+        n_obj,
+        dim: n_obj + 2,
+        chains: settings.chains,
+        iterations_per_chain: settings.tune + settings.draws,
+        threads,
+        wall_s,
+        grad_evals,
+        min_ess_bulk,
+        ess_bulk_per_s: min_ess_bulk / wall_s,
+        divergences,
+        repetitions: reps,
+    })
+}
