@@ -114,12 +114,24 @@ fn bench_prints_the_documented_json() {
 
 #[test]
 fn bench_hierarchical_prints_json() {
-    let out = popinf(&["bench", "hierarchical", "--n-obj", "50", "--threads", "1", "--reps", "1"]);
+    let out = popinf(&[
+        "bench",
+        "hierarchical",
+        "--n-obj",
+        "50",
+        "--threads",
+        "1",
+        "--reps",
+        "1",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["dim"], 52);
     assert_eq!(v["iterations_per_chain"], 2000);
-    assert!(v["grad_evals"].as_u64().unwrap() >= 8000, "at least one gradient per iteration");
+    assert!(
+        v["grad_evals"].as_u64().unwrap() >= 8000,
+        "at least one gradient per iteration"
+    );
     let ess = v["min_ess_bulk"].as_f64().unwrap();
     assert!(ess > 100.0 && ess.is_finite(), "ess {ess}");
 }
