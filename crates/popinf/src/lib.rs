@@ -19,6 +19,7 @@ pub mod likelihood;
 pub mod population;
 pub mod posterior;
 pub mod prior;
+pub mod psis;
 pub mod sampler;
 pub mod simulate;
 pub mod special;

@@ -71,3 +71,24 @@ fn bfmi_matches_arviz() {
         assert!(close(got, want, 1e-10), "chain {c}: {got} vs {want}");
     }
 }
+
+#[test]
+fn pareto_k_hat_matches_arviz() {
+    let expected: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/psis_expected.json")).unwrap();
+    for case in expected["cases"].as_array().unwrap() {
+        let lw: Vec<f64> = case["log_weights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        let got = popinf::psis::pareto_k_hat(&lw);
+        let label = case["label"].as_str().unwrap();
+        match case["k_hat"].as_f64() {
+            Some(want) => assert!(close(got, want, 1e-6), "{label}: popinf {got} vs ArviZ {want}"),
+            // The fixture writes an infinite k-hat as null.
+            None => assert!(got.is_infinite(), "{label}: popinf {got}, ArviZ inf"),
+        }
+    }
+}
