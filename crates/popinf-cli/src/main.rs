@@ -250,27 +250,44 @@ fn print_diagnostics(s: &DemoSummary) {
     println!();
     for name in METHOD_ORDER {
         let Some(m) = s.methods.get(name) else { continue };
+        let diag = m.diagnostics.clone().unwrap_or_default();
         if let Some(x) = &m.sampler {
             let mut line = format!(
                 "{name}: {} {} chains x {} draws ({} tuning), {:.0} bulk-ESS/s (slowest parameter)",
                 x.name, x.chains, x.draws, x.tune, x.min_ess_bulk_per_s
             );
             if x.name == "nuts" {
-                let min_bfmi = x
+                let min_bfmi = diag
                     .bfmi
                     .as_ref()
                     .map_or(f64::NAN, |b| b.iter().cloned().fold(f64::INFINITY, f64::min));
                 line += &format!(
                     ", {} divergences, {} max-depth hits, min E-BFMI {:.2}, {} gradients",
                     x.divergences,
-                    x.max_tree_depth_hits.unwrap_or(0),
+                    diag.max_tree_depth_hits.unwrap_or(0),
                     min_bfmi,
                     x.grad_evals
                 );
-            } else if let Some(acc) = x.acceptance_fraction {
+            } else if let Some(acc) = diag.acceptance_fraction {
                 line += &format!(", acceptance {acc:.2}");
             }
             println!("{line}");
+        }
+        if let Some(report) = &diag.importance_sampling {
+            for (label, r) in [("median", &report.at_median), ("worst", &report.worst)] {
+                println!(
+                    "  importance weights at the {label} of {} posterior draws: per-object ESS min {:.1}, \
+                     median {:.1} ({} below 20); Var(ln L) = {:.2}; max k-hat {:.2} ({} objects above \
+                     threshold)",
+                    report.n_draws_checked,
+                    r.ess_min,
+                    r.ess_median,
+                    r.n_ess_below_20,
+                    r.var_ln_l,
+                    r.k_hat_max,
+                    r.n_k_hat_above_threshold
+                );
+            }
         }
         for w in &m.warnings {
             println!("  warning ({name}): {w}");
@@ -347,12 +364,5 @@ fn print_table(s: &DemoSummary) {
             off(imp, "theta_mu").abs(),
             off(imp, "theta_sigma").abs()
         );
-        if let Some(r) = &imp.reliability {
-            println!(
-                "importance weights at the posterior mean: per-object ESS min {:.1}, median {:.1} \
-                 ({} objects below 20); Var(ln L) = {:.2}",
-                r.ess_min, r.ess_median, r.n_ess_below_20, r.var_ln_l
-            );
-        }
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::exact::gaussian_grid_posterior;
 use crate::latent::{LatentGaussianModel, Parametrisation};
-use crate::likelihood::{HyperLikelihood, ImportanceLikelihood, Reliability};
+use crate::likelihood::{HyperLikelihood, ImportanceLikelihood, ReliabilityReport};
 use crate::population::Gaussian;
 use crate::posterior::{Hyperposterior, SampleableModel};
 use crate::prior::Hyperprior;
@@ -21,6 +21,7 @@ use crate::sampler::{
 };
 use crate::simulate::{ToySettings, derive_seed, simulate_gaussian_toy};
 use crate::stats::{ParamSummary, mean_sd, median_in_place};
+use crate::trace::Trace;
 
 /// Which sampler fits the importance-sampled hyperposterior.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,21 +127,36 @@ pub struct SamplerInfo {
     pub grad_evals: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ln_density_evals: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acceptance_fraction: Option<f64>,
-    /// emcee's integrated autocorrelation time per parameter, in steps.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub autocorr_time: Option<BTreeMap<String, f64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tree_depth_hits: Option<usize>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mean_acceptance: Option<f64>,
-    /// E-BFMI of each chain (NUTS); below 0.3 is a warning sign.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bfmi: Option<Vec<f64>>,
     /// The smallest bulk-ESS over the hyperparameters per second of the
     /// method's wall time: the figure of merit for comparing samplers.
     pub min_ess_bulk_per_s: f64,
+}
+
+/// Sampler- and likelihood-specific diagnostics of one method.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MethodDiagnostics {
+    /// Ensemble: fraction of proposals accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acceptance_fraction: Option<f64>,
+    /// Ensemble: emcee's integrated autocorrelation time per parameter,
+    /// in steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autocorr_time: Option<BTreeMap<String, f64>>,
+    /// NUTS: divergent transitions after tuning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub divergences: Option<usize>,
+    /// NUTS: draws whose trajectory hit the maximum tree depth.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tree_depth_hits: Option<usize>,
+    /// NUTS: mean acceptance statistic after tuning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_acceptance: Option<f64>,
+    /// NUTS: E-BFMI of each chain; below 0.3 is a warning sign.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bfmi: Option<Vec<f64>>,
+    /// Importance sampling: reliability of the weights over posterior draws.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub importance_sampling: Option<ReliabilityReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,12 +166,9 @@ pub struct MethodSummary {
     pub params: BTreeMap<String, ParamSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sampler: Option<SamplerInfo>,
-    /// For importance sampling: the weights' reliability at the posterior
-    /// mean.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reliability: Option<Reliability>,
+    pub diagnostics: Option<MethodDiagnostics>,
     /// Plain-words warnings: each names the problem and what to do.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
@@ -197,13 +210,13 @@ fn ensemble_method<L: HyperLikelihood>(
     settings: &EnsembleSettings,
     observer: &dyn SamplerObserver,
     started: Instant,
-) -> Result<MethodSummary> {
+) -> Result<(MethodSummary, Trace)> {
     let run: EnsembleRun = sample_ensemble(post, start, settings, observer)?;
     let names = post.param_names();
     let trace = run.to_trace(names.clone(), |u, t| post.to_natural(u, t));
     let summaries = trace.summaries();
     let tau = run.autocorr_time();
-    Ok(MethodSummary {
+    let summary = MethodSummary {
         wall_s: started.elapsed().as_secs_f64(),
         params: names.iter().cloned().zip(summaries).collect(),
         sampler: Some(SamplerInfo {
@@ -214,16 +227,16 @@ fn ensemble_method<L: HyperLikelihood>(
             divergences: 0,
             grad_evals: 0,
             ln_density_evals: Some(run.n_evals),
-            acceptance_fraction: Some(run.acceptance_fraction()),
-            autocorr_time: Some(names.into_iter().zip(tau).collect()),
-            max_tree_depth_hits: None,
-            mean_acceptance: None,
-            bfmi: None,
             min_ess_bulk_per_s: 0.0,
         }),
-        reliability: None,
+        diagnostics: Some(MethodDiagnostics {
+            acceptance_fraction: Some(run.acceptance_fraction()),
+            autocorr_time: Some(names.into_iter().zip(tau).collect()),
+            ..MethodDiagnostics::default()
+        }),
         warnings: Vec::new(),
-    })
+    };
+    Ok((summary, trace))
 }
 
 /// Runs NUTS and summarises the hyperparameters (the first two reported
@@ -248,8 +261,10 @@ fn nuts_method<M: SampleableModel>(
             divergences: run.stats.divergences(),
             grad_evals: run.grad_evals,
             ln_density_evals: None,
-            acceptance_fraction: None,
-            autocorr_time: None,
+            min_ess_bulk_per_s: 0.0,
+        }),
+        diagnostics: Some(MethodDiagnostics {
+            divergences: Some(run.stats.divergences()),
             max_tree_depth_hits: Some(run.stats.max_depth_hits()),
             mean_acceptance: Some(run.stats.acceptance.iter().sum::<f64>() / n),
             bfmi: Some(
@@ -259,9 +274,8 @@ fn nuts_method<M: SampleableModel>(
                     .map(crate::diagnostics::bfmi)
                     .collect(),
             ),
-            min_ess_bulk_per_s: 0.0,
+            ..MethodDiagnostics::default()
         }),
-        reliability: None,
         warnings: Vec::new(),
     };
     Ok((summary, run))
@@ -286,39 +300,36 @@ fn warnings_for(m: &MethodSummary) -> Vec<String> {
             ));
         }
     }
-    if let Some(s) = &m.sampler {
-        if s.divergences > 0 {
-            w.push(format!(
-                "{} divergent transitions after tuning: the posterior has regions NUTS cannot explore; \
-                 raise the target acceptance or reparametrise (non-centred)",
-                s.divergences
-            ));
-        }
-        if let Some(hits) = s.max_tree_depth_hits.filter(|&h| h > 0) {
-            w.push(format!(
-                "{hits} draws hit the maximum tree depth: raise it or rescale the model"
-            ));
-        }
-        if let Some(bfmi) = &s.bfmi {
-            for (c, b) in bfmi.iter().enumerate().filter(|(_, b)| **b < 0.3) {
+    let Some(d) = &m.diagnostics else { return w };
+    if let Some(n) = d.divergences.filter(|&n| n > 0) {
+        w.push(format!(
+            "{n} divergent transitions after tuning: the posterior has regions NUTS cannot explore; \
+             raise the target acceptance or reparametrise (non-centred)"
+        ));
+    }
+    if let Some(hits) = d.max_tree_depth_hits.filter(|&h| h > 0) {
+        w.push(format!(
+            "{hits} draws hit the maximum tree depth: raise it or rescale the model"
+        ));
+    }
+    for (c, b) in d.bfmi.iter().flatten().enumerate().filter(|(_, b)| **b < 0.3) {
+        w.push(format!(
+            "chain {c}: E-BFMI = {b:.2} < 0.3: poor exploration of the energy; reparametrise"
+        ));
+    }
+    if let (Some(tau), Some(s)) = (&d.autocorr_time, &m.sampler) {
+        for (name, t) in tau {
+            if (s.draws as f64) < 50.0 * t {
                 w.push(format!(
-                    "chain {c}: E-BFMI = {b:.2} < 0.3: poor exploration of the energy; reparametrise"
+                    "{name}: chain of {} steps is shorter than 50 autocorrelation times (tau = {t:.1}); \
+                     run longer for a reliable tau",
+                    s.draws
                 ));
             }
         }
-        if let Some(tau) = &s.autocorr_time {
-            for (name, t) in tau {
-                if (s.draws as f64) < 50.0 * t {
-                    w.push(format!(
-                        "{name}: chain of {} steps is shorter than 50 autocorrelation times (tau = {t:.1}); \
-                         run longer for a reliable tau",
-                        s.draws
-                    ));
-                }
-            }
-        }
     }
-    if let Some(r) = &m.reliability {
+    if let Some(report) = &d.importance_sampling {
+        let r = &report.worst;
         if r.n_ess_below_20 > 0 {
             w.push(format!(
                 "{} objects have fewer than 20 effective importance samples (min {:.1}): give them more \
@@ -331,6 +342,20 @@ fn warnings_for(m: &MethodSummary) -> Vec<String> {
                 "Var(ln L) = {:.2} > 1: the Monte Carlo likelihood is noisy; more samples per object \
                  would make the answer more trustworthy",
                 r.var_ln_l
+            ));
+        }
+        if r.n_k_hat_above_threshold > 0 {
+            let worst: Vec<String> = r
+                .worst_objects
+                .iter()
+                .map(|(i, k)| format!("object {i} (k-hat {k:.2})"))
+                .collect();
+            w.push(format!(
+                "{} objects have Pareto k-hat above min(1 - 1/log10 S, 0.7), worst {}: their weights \
+                 have heavy tails; give them more samples or a broader interim prior, or use the \
+                 latent-variable model",
+                r.n_k_hat_above_threshold,
+                worst.join(", ")
             ));
         }
     }
@@ -380,7 +405,7 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
     let start = data_start(&naive_post, &median_values);
     methods.insert(
         "naive".to_string(),
-        ensemble_method(&naive_post, &start, &settings.naive, observer, t0)?,
+        ensemble_method(&naive_post, &start, &settings.naive, observer, t0)?.0,
     );
 
     // Importance-sampled hyper-likelihood over every posterior sample.
@@ -398,10 +423,11 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
     let is_like =
         ImportanceLikelihood::new(&toy.catalog, Gaussian)?.with_bias_correction(settings.bias_correction);
     let is_post = Hyperposterior::new(is_like, priors.to_vec())?;
-    let mut importance = match settings.importance_sampler {
+    let (mut importance, trace) = match settings.importance_sampler {
         SamplerChoice::Nuts => {
             observer.on_stage("importance (NUTS)");
-            nuts_method(&is_post, &settings.importance_nuts, observer, t0)?.0
+            let (summary, run) = nuts_method(&is_post, &settings.importance_nuts, observer, t0)?;
+            (summary, run.trace)
         }
         SamplerChoice::Ensemble => {
             observer.on_stage("importance (ensemble)");
@@ -409,8 +435,17 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
             ensemble_method(&is_post, &start, &settings.importance_ensemble, observer, t0)?
         }
     };
-    let mean_theta: Vec<f64> = HYPER.iter().map(|p| importance.params[*p].mean).collect();
-    importance.reliability = Some(is_post.likelihood().reliability(&mean_theta));
+    // Reliability at 20 draws spread evenly over the whole trace.
+    let n_total = trace.n_chains * trace.n_draws;
+    let checked: Vec<Vec<f64>> = (0..20)
+        .map(|j| {
+            let flat = j * n_total / 20;
+            trace.draws[flat * trace.n_params()..][..trace.n_params()].to_vec()
+        })
+        .collect();
+    if let Some(d) = importance.diagnostics.as_mut() {
+        d.importance_sampling = is_post.likelihood().reliability_over(&checked);
+    }
     methods.insert("importance".to_string(), importance);
 
     // Full hierarchical model: theta and every latent mu_i, by NUTS.
@@ -429,7 +464,7 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
             wall_s: t0.elapsed().as_secs_f64(),
             params: HYPER.iter().map(|p| p.to_string()).zip(grid.summaries).collect(),
             sampler: None,
-            reliability: None,
+            diagnostics: None,
             warnings: Vec::new(),
         },
     );

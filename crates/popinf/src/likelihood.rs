@@ -9,6 +9,7 @@ use crate::fastmath::{
 };
 use crate::invalid;
 use crate::population::PopulationModel;
+use crate::psis::{k_hat_threshold, pareto_k_hat};
 
 /// ln L(theta) and its gradient, in natural units of theta.
 pub trait HyperLikelihood: Send + Sync {
@@ -51,6 +52,22 @@ pub struct Reliability {
     pub n_ess_below_20: usize,
     /// Var(ln L) ~ sum_i (1/ESS_i - 1/S_i); want < 1.
     pub var_ln_l: f64,
+    /// Largest finite Pareto k-hat over objects.
+    pub k_hat_max: f64,
+    /// Objects whose k-hat exceeds min(1 - 1/log10 S_i, 0.7), or could
+    /// not be fitted for too few samples in the tail.
+    pub n_k_hat_above_threshold: usize,
+    /// The objects with the largest k-hat, worst first: (index, k_hat).
+    pub worst_objects: Vec<(usize, f64)>,
+}
+
+/// [`Reliability`] over a set of posterior draws: at the draw with the
+/// median Var(ln L), and at the worst one.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReliabilityReport {
+    pub n_draws_checked: usize,
+    pub at_median: Reliability,
+    pub worst: Reliability,
 }
 
 /// exp(old_max - new_max) for rescaling running sums; exactly 0 on an
@@ -191,10 +208,18 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
         self.bias_correction
     }
 
-    /// Per-object effective sample size of the importance weights at theta,
-    /// ESS_i = (sum_j w_ij)^2 / sum_j w_ij^2 (Talbot & Golomb 2023). A
-    /// diagnostic, not a hot path: evaluated once per report.
-    pub fn effective_sample_sizes(&self, theta: &[f64]) -> Vec<f64> {
+    pub fn catalog(&self) -> &SampleCatalog {
+        self.catalog
+    }
+
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+
+    /// Per-object effective sample size ESS_i = (sum_j w_ij)^2 / sum_j w_ij^2
+    /// (Talbot & Golomb 2023) and Pareto k-hat of the weights at theta. A
+    /// diagnostic, not a hot path: evaluated a few times per report.
+    pub fn weight_diagnostics(&self, theta: &[f64]) -> Vec<(f64, f64)> {
         let mut ln_w = Vec::new();
         (0..self.catalog.n_obj())
             .map(|i| {
@@ -203,20 +228,21 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 self.model.ln_pdf_batch(theta, obj.values, &mut ln_w);
                 let max = subtract_max_lanes(&mut ln_w, obj.ln_interim_prior);
                 if max == f64::NEG_INFINITY {
-                    return 0.0;
+                    return (0.0, f64::INFINITY);
                 }
                 let (w1, w2) = ln_w.iter().fold((0.0, 0.0), |(a, b), lw| {
                     let w = (lw - max).exp();
                     (a + w, b + w * w)
                 });
-                w1 * w1 / w2
+                (w1 * w1 / w2, pareto_k_hat(&ln_w))
             })
             .collect()
     }
 
     /// Summary of the importance weights' reliability at theta.
     pub fn reliability(&self, theta: &[f64]) -> Reliability {
-        let ess = self.effective_sample_sizes(theta);
+        let diag = self.weight_diagnostics(theta);
+        let ess: Vec<f64> = diag.iter().map(|d| d.0).collect();
         let var_ln_l = ess
             .iter()
             .enumerate()
@@ -224,21 +250,40 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             .sum();
         let mut sorted = ess.clone();
         let ess_median = crate::stats::median_in_place(&mut sorted);
+        let mut by_k: Vec<(usize, f64)> = diag.iter().map(|d| d.1).enumerate().collect();
+        by_k.sort_by(|a, b| b.1.total_cmp(&a.1));
         Reliability {
             theta: theta.to_vec(),
             ess_min: sorted[0],
             ess_median,
             n_ess_below_20: ess.iter().filter(|&&e| e < 20.0).count(),
             var_ln_l,
+            k_hat_max: by_k
+                .iter()
+                .map(|k| k.1)
+                .find(|k| k.is_finite())
+                .unwrap_or(f64::NAN),
+            n_k_hat_above_threshold: by_k
+                .iter()
+                .filter(|(i, k)| k.is_nan() || *k > k_hat_threshold(self.catalog.n_samples(*i)))
+                .count(),
+            worst_objects: by_k.into_iter().take(5).collect(),
         }
     }
 
-    pub fn catalog(&self) -> &SampleCatalog {
-        self.catalog
-    }
-
-    pub fn model(&self) -> &M {
-        &self.model
+    /// Reliability at each of `draws` (natural-unit theta vectors), reported
+    /// at the draw with the median Var(ln L) and at the worst.
+    pub fn reliability_over(&self, draws: &[Vec<f64>]) -> Option<ReliabilityReport> {
+        let mut all: Vec<Reliability> = draws.iter().map(|t| self.reliability(t)).collect();
+        if all.is_empty() {
+            return None;
+        }
+        all.sort_by(|a, b| a.var_ln_l.total_cmp(&b.var_ln_l));
+        Some(ReliabilityReport {
+            n_draws_checked: all.len(),
+            at_median: all[(all.len() - 1) / 2].clone(),
+            worst: all[all.len() - 1].clone(),
+        })
     }
 
     /// Runs `block_fn(block, out)` over every block, in parallel when the
@@ -685,7 +730,7 @@ mod tests {
         )
         .unwrap();
         let like = ImportanceLikelihood::new(&cat, Gaussian).unwrap();
-        let ess = like.effective_sample_sizes(&[0.0, 1.0]);
+        let ess: Vec<f64> = like.weight_diagnostics(&[0.0, 1.0]).iter().map(|d| d.0).collect();
         let e1 = (-1.0f64).exp();
         assert!((ess[0] - 3.0).abs() < 1e-12);
         assert!((ess[1] - (1.0 + e1).powi(2) / (1.0 + e1 * e1)).abs() < 1e-12);

@@ -38,7 +38,7 @@ fn default_demo_reproduces_the_notebook() {
     // ...and the exact answer is near the truth (within 3 of its sds).
     let exact = &s.methods["exact"].params["theta_sigma"];
     assert!((exact.mean - 1.0).abs() < 3.0 * exact.sd, "{exact:?}");
-    let naive = s.methods["naive"].sampler.as_ref().unwrap();
+    let naive = s.methods["naive"].diagnostics.as_ref().unwrap();
     let acceptance = naive.acceptance_fraction.unwrap();
     assert!(
         acceptance > 0.2 && acceptance < 0.9,
