@@ -1,6 +1,6 @@
 //! The `popinf` command: parses arguments, calls the library, prints.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +23,14 @@ struct Cli {
 enum Command {
     /// Run the notebook's analysis: naive (medians) vs importance-sampled vs exact.
     Demo(DemoArgs),
+    /// ArviZ's summary table for posterior draws from any sampler.
+    Diagnose {
+        /// CSV with columns chain,draw,<param>...
+        draws: PathBuf,
+        /// Print JSON: {"<param>": {"mean", "sd", "r_hat", "ess_bulk", ...}}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Time parts of popinf.
     Bench {
         #[command(subcommand)]
@@ -125,6 +133,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Demo(args) => demo(args),
+        Command::Diagnose { draws, json } => diagnose(&draws, json),
         Command::Bench {
             what: BenchCommand::Hierarchical { n_obj, threads, reps },
         } => {
@@ -163,6 +172,69 @@ fn main() -> ExitCode {
     }
 }
 
+fn diagnose(path: &std::path::Path, json: bool) -> popinf::Result<()> {
+    let trace = popinf::io::read_draws_csv(path)?;
+    let summaries = trace.summaries();
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = trace
+            .param_names
+            .iter()
+            .zip(&summaries)
+            .map(|(name, p)| {
+                let c = p.convergence.expect("sampled draws have diagnostics");
+                let row = serde_json::json!({
+                    "mean": p.mean, "sd": p.sd, "r_hat": c.r_hat, "ess_bulk": c.ess_bulk,
+                    "ess_tail": c.ess_tail, "mcse_mean": c.mcse_mean, "mcse_sd": c.mcse_sd,
+                    "hdi_3": c.hdi_3, "hdi_97": c.hdi_97,
+                });
+                (name.clone(), row)
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&map).expect("plain numbers serialise")
+        );
+        return Ok(());
+    }
+    println!(
+        "{}: {} chains x {} draws, {} parameters\n",
+        path.display(),
+        trace.n_chains,
+        trace.n_draws,
+        trace.n_params()
+    );
+    let width = trace
+        .param_names
+        .iter()
+        .map(|n| n.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    println!(
+        "{:<width$} {:>10} {:>9} {:>10} {:>10} {:>9} {:>8} {:>8} {:>8} {:>6}",
+        "", "mean", "sd", "hdi_3%", "hdi_97%", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"
+    );
+    let mut bad = Vec::new();
+    for (name, p) in trace.param_names.iter().zip(&summaries) {
+        let c = p.convergence.expect("sampled draws have diagnostics");
+        println!(
+            "{:<width$} {:>10.4} {:>9.4} {:>10.4} {:>10.4} {:>9.5} {:>8.5} {:>8.0} {:>8.0} {:>6.3}",
+            name, p.mean, p.sd, c.hdi_3, c.hdi_97, c.mcse_mean, c.mcse_sd, c.ess_bulk, c.ess_tail, c.r_hat
+        );
+        if c.r_hat > 1.01 || c.ess_bulk < 400.0 || c.ess_tail < 400.0 {
+            bad.push(name.as_str());
+        }
+    }
+    if !bad.is_empty() {
+        println!(
+            "\nwarning: r_hat > 1.01 or ESS < 400 for {}: the chains have not converged or are too short; \
+             run longer before trusting these numbers",
+            bad.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn demo(args: DemoArgs) -> popinf::Result<()> {
     let mut settings = DemoSettings::with_seed(args.seed);
     settings.toy.n_obj = args.n_obj;
@@ -182,7 +254,7 @@ fn demo(args: DemoArgs) -> popinf::Result<()> {
     let summary = run_demo(&settings, &bars)?;
     let path = args.out.join("summary.json");
     let json = serde_json::to_string_pretty(&summary).expect("plain numbers serialise");
-    write_atomically(&path, json.as_bytes())?;
+    popinf::io::write_atomically(&path, json.as_bytes())?;
     if !args.quiet {
         print_table(&summary);
         print_diagnostics(&summary);
@@ -193,21 +265,6 @@ fn demo(args: DemoArgs) -> popinf::Result<()> {
         );
     }
     Ok(())
-}
-
-/// Writes to a temporary file beside `path`, then renames, so a crash
-/// never leaves a half-written file.
-fn write_atomically(path: &Path, bytes: &[u8]) -> popinf::Result<()> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| popinf::Error::Io { path: p, source }
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
 }
 
 /// ArviZ's summary columns for every sampled method, then its sampler's

@@ -135,3 +135,48 @@ fn bench_hierarchical_prints_json() {
     let ess = v["min_ess_bulk"].as_f64().unwrap();
     assert!(ess > 100.0 && ess.is_finite(), "ess {ess}");
 }
+
+#[test]
+fn diagnose_json_matches_arviz_on_the_fixture() {
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/../popinf/tests/fixtures");
+    let out = popinf(&["diagnose", &format!("{fixtures}/arviz_draws.csv"), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = std::fs::read_to_string(format!("{fixtures}/arviz_expected.json")).unwrap();
+    let want: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for param in ["a", "b", "c", "d"] {
+        for key in [
+            "mean",
+            "sd",
+            "r_hat",
+            "ess_bulk",
+            "ess_tail",
+            "mcse_mean",
+            "mcse_sd",
+        ] {
+            let (g, w) = (
+                got[param][key].as_f64().unwrap(),
+                want["params"][param][key].as_f64().unwrap(),
+            );
+            assert!((g - w).abs() <= 1e-6 * w.abs(), "{param}.{key}: {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn diagnose_rejects_bad_files_with_exit_2() {
+    let dir = std::env::temp_dir().join(format!("popinf-diag-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "chain,draw,x\n0,0,1.5\n0,1,oops\n").unwrap();
+    let out = popinf(&["diagnose", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("bad.csv, line 3, column 'x': 'oops' is not a number"),
+        "{stderr}"
+    );
+    let out = popinf(&["diagnose", dir.join("missing.csv").to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
