@@ -31,6 +31,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Simulation-based calibration: are a method's posteriors calibrated?
+    Sbc(SbcArgs),
     /// Time parts of popinf.
     Bench {
         #[command(subcommand)]
@@ -68,6 +70,34 @@ struct DemoArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct SbcArgs {
+    /// The method to calibrate.
+    #[arg(long, value_enum, default_value_t = SbcMethodArg::Importance)]
+    method: SbcMethodArg,
+    /// Replications (prior draw, simulated catalog, fit).
+    #[arg(long, default_value_t = 100)]
+    reps: usize,
+    #[arg(long, default_value_t = 30)]
+    n_obj: usize,
+    #[arg(long, default_value_t = 100)]
+    n_samp: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print JSON: {"method", "reps", "params": {"<name>": {"ranks", "p_value", ...}}}.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SbcMethodArg {
+    Naive,
+    Importance,
+    Hierarchical,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -134,6 +164,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo(args),
         Command::Diagnose { draws, json } => diagnose(&draws, json),
+        Command::Sbc(args) => sbc(args),
         Command::Bench {
             what: BenchCommand::Hierarchical { n_obj, threads, reps },
         } => {
@@ -170,6 +201,57 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn sbc(args: SbcArgs) -> popinf::Result<()> {
+    use popinf::sbc::{SbcMethod, SbcSettings, run_sbc};
+    let settings = SbcSettings {
+        method: match args.method {
+            SbcMethodArg::Naive => SbcMethod::Naive,
+            SbcMethodArg::Importance => SbcMethod::Importance,
+            SbcMethodArg::Hierarchical => SbcMethod::Hierarchical,
+        },
+        reps: args.reps,
+        n_obj: args.n_obj,
+        n_samp: args.n_samp,
+        seed: args.seed,
+        ..SbcSettings::default()
+    };
+    let bars = progress::ProgressBars::new(args.quiet || args.json);
+    popinf::sampler::SamplerObserver::on_stage(&bars, "sbc replications");
+    let result = run_sbc(&settings, &bars)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&result).expect("plain numbers serialise")
+        );
+        return Ok(());
+    }
+    println!(
+        "simulation-based calibration of '{:?}': {} replications, {} objects x {} samples, ranks among {} draws\n",
+        settings.method, result.reps, result.n_obj, result.n_samp, result.n_rank_draws
+    );
+    let per_bin = (result.n_rank_draws + 1) / settings.n_bins;
+    for (name, p) in &result.params {
+        let verdict = if p.p_value < 0.01 {
+            "NOT uniform: miscalibrated"
+        } else {
+            "consistent with uniform"
+        };
+        println!("{name}: chi2 = {:.1}, p = {:.3e} ({verdict})", p.chi2, p.p_value);
+        let max = p.histogram.iter().copied().max().unwrap_or(1).max(1);
+        for (b, &count) in p.histogram.iter().enumerate() {
+            let bar = "#".repeat((count * 40).div_ceil(max));
+            println!(
+                "  ranks {:>3}-{:<3} {:>4} {bar}",
+                b * per_bin,
+                (b + 1) * per_bin - 1,
+                count
+            );
+        }
+        println!();
+    }
+    Ok(())
 }
 
 fn diagnose(path: &std::path::Path, json: bool) -> popinf::Result<()> {

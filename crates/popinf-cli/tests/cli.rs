@@ -180,3 +180,30 @@ fn diagnose_rejects_bad_files_with_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn sbc_json_has_ranks_and_p_values() {
+    let out = popinf(&[
+        "sbc",
+        "--method",
+        "importance",
+        "--reps",
+        "10",
+        "--n-obj",
+        "10",
+        "--n-samp",
+        "50",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["method"], "importance");
+    assert_eq!(v["reps"], 10);
+    for name in ["theta_mu", "theta_sigma"] {
+        let ranks = v["params"][name]["ranks"].as_array().unwrap();
+        assert_eq!(ranks.len(), 10);
+        assert!(ranks.iter().all(|r| r.as_u64().unwrap() <= 99));
+        let p = v["params"][name]["p_value"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&p));
+    }
+}

@@ -22,6 +22,7 @@ pub mod posterior;
 pub mod prior;
 pub mod psis;
 pub mod sampler;
+pub mod sbc;
 pub mod simulate;
 pub mod special;
 pub mod stats;

@@ -110,3 +110,29 @@ fn same_seed_gives_identical_numbers_on_any_thread_count() {
             .2[0]
     );
 }
+
+#[test]
+fn five_samples_per_object_raise_the_importance_sampling_warnings() {
+    let mut settings = DemoSettings::default();
+    settings.toy.n_samp = 5;
+    settings.hierarchical.tune = 100;
+    settings.hierarchical.draws = 100;
+    let s = run_demo(&settings, &Silent).unwrap();
+    let warnings = s.methods["importance"].warnings.join("\n");
+    for needle in [
+        "fewer than 20 effective importance samples",
+        "Var(ln L) =",
+        "Pareto k-hat above",
+    ] {
+        assert!(warnings.contains(needle), "missing '{needle}' in:\n{warnings}");
+    }
+    let report = s.methods["importance"]
+        .diagnostics
+        .as_ref()
+        .unwrap()
+        .importance_sampling
+        .as_ref()
+        .unwrap();
+    assert_eq!(report.n_draws_checked, 20);
+    assert!(report.worst.var_ln_l >= report.at_median.var_ln_l);
+}
