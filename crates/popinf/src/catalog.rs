@@ -12,12 +12,15 @@ use crate::invalid;
 ///
 /// Object `i` owns samples `offsets[i]..offsets[i + 1]`; sample `j` has the
 /// `dim` values `values[j * dim..(j + 1) * dim]` and the log interim prior
-/// density `ln_interim_prior[j]`.
+/// density `ln_interim_prior[j]` — or one value for all samples when the
+/// interim prior is flat, which saves a column as large as the samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SampleCatalog {
     dim: usize,
     values: Vec<f64>,
+    /// Per-sample ln pi; empty when `flat_ln_prior` is set.
     ln_interim_prior: Vec<f64>,
+    flat_ln_prior: Option<f64>,
     offsets: Vec<usize>,
     /// Per object, the interim prior's value when it is the same at every
     /// sample (a flat interim prior, the usual case): the likelihood then
@@ -25,20 +28,34 @@ pub struct SampleCatalog {
     constant_ln_prior: Vec<Option<f64>>,
 }
 
+/// How ln pi is given.
+enum InterimPrior {
+    PerSample(Vec<f64>),
+    Flat(f64),
+}
+
 /// One object's samples, borrowed from a [`SampleCatalog`].
 #[derive(Debug, Clone, Copy)]
 pub struct ObjectSamples<'a> {
     /// `n_samples * dim` values, sample-major.
     pub values: &'a [f64],
-    /// ln of the interim prior at each sample.
+    /// ln of the interim prior at each sample; empty when the catalog's
+    /// interim prior is flat (then `constant_ln_interim_prior` holds it).
     pub ln_interim_prior: &'a [f64],
-    /// `Some(c)` when every entry of `ln_interim_prior` equals c.
+    /// `Some(c)` when ln pi is c at every sample of this object.
     pub constant_ln_interim_prior: Option<f64>,
+    n_samples: usize,
 }
 
 impl ObjectSamples<'_> {
     pub fn n_samples(&self) -> usize {
-        self.ln_interim_prior.len()
+        self.n_samples
+    }
+
+    /// ln pi at sample `j`.
+    pub fn ln_prior(&self, j: usize) -> f64 {
+        self.constant_ln_interim_prior
+            .unwrap_or_else(|| self.ln_interim_prior[j])
     }
 }
 
@@ -54,6 +71,16 @@ impl SampleCatalog {
         ln_interim_prior: Vec<f64>,
         offsets: Vec<usize>,
     ) -> Result<Self> {
+        Self::build(dim, values, InterimPrior::PerSample(ln_interim_prior), offsets)
+    }
+
+    /// As [`new`](Self::new) for a flat interim prior: ln pi = `ln_prior` at
+    /// every sample, stored once.
+    pub fn with_flat_prior(dim: usize, values: Vec<f64>, ln_prior: f64, offsets: Vec<usize>) -> Result<Self> {
+        Self::build(dim, values, InterimPrior::Flat(ln_prior), offsets)
+    }
+
+    fn build(dim: usize, values: Vec<f64>, prior: InterimPrior, offsets: Vec<usize>) -> Result<Self> {
         if dim == 0 {
             return invalid!("sample catalog: dimension must be at least 1, got 0");
         }
@@ -64,13 +91,24 @@ impl SampleCatalog {
             return invalid!("sample catalog: offsets must start at 0, got {}", offsets[0]);
         }
         let n_total = *offsets.last().expect("checked non-empty");
-        if ln_interim_prior.len() != n_total {
-            return invalid!(
-                "sample catalog: {} interim-prior values for {} samples (they must match)",
-                ln_interim_prior.len(),
-                n_total
-            );
-        }
+        let (ln_interim_prior, flat_ln_prior) = match prior {
+            InterimPrior::PerSample(lp) => {
+                if lp.len() != n_total {
+                    return invalid!(
+                        "sample catalog: {} interim-prior values for {} samples (they must match)",
+                        lp.len(),
+                        n_total
+                    );
+                }
+                (lp, None)
+            }
+            InterimPrior::Flat(c) => {
+                if !c.is_finite() {
+                    return invalid!("sample catalog: flat ln interim prior {c} is not finite");
+                }
+                (Vec::new(), Some(c))
+            }
+        };
         if values.len() != n_total * dim {
             return invalid!(
                 "sample catalog: {} values for {} samples of dimension {} (expected {})",
@@ -97,7 +135,7 @@ impl SampleCatalog {
                         );
                     }
                 }
-                let lp = ln_interim_prior[j];
+                let lp = flat_ln_prior.unwrap_or_else(|| ln_interim_prior[j]);
                 if !lp.is_finite() {
                     return invalid!(
                         "sample catalog: object {i}, sample {}: ln interim prior {lp} is not finite \
@@ -109,15 +147,19 @@ impl SampleCatalog {
         }
         let constant_ln_prior = offsets
             .windows(2)
-            .map(|w| {
-                let lp = &ln_interim_prior[w[0]..w[1]];
-                lp.iter().all(|&v| v == lp[0]).then_some(lp[0])
+            .map(|w| match flat_ln_prior {
+                Some(c) => Some(c),
+                None => {
+                    let lp = &ln_interim_prior[w[0]..w[1]];
+                    lp.iter().all(|&v| v == lp[0]).then_some(lp[0])
+                }
             })
             .collect();
         Ok(Self {
             dim,
             values,
             ln_interim_prior,
+            flat_ln_prior,
             offsets,
             constant_ln_prior,
         })
@@ -152,11 +194,10 @@ impl SampleCatalog {
             values.extend_from_slice(s);
             offsets.push(values.len());
         }
-        let ln_prior = match ln_interim_prior {
-            Some(lp) => lp.iter().flatten().copied().collect(),
-            None => vec![0.0; values.len()],
-        };
-        Self::new(1, values, ln_prior, offsets)
+        match ln_interim_prior {
+            Some(lp) => Self::new(1, values, lp.iter().flatten().copied().collect(), offsets),
+            None => Self::with_flat_prior(1, values, 0.0, offsets),
+        }
     }
 
     pub fn dim(&self) -> usize {
@@ -168,7 +209,7 @@ impl SampleCatalog {
     }
 
     pub fn total_samples(&self) -> usize {
-        self.ln_interim_prior.len()
+        self.values.len() / self.dim
     }
 
     pub fn n_samples(&self, i: usize) -> usize {
@@ -180,9 +221,18 @@ impl SampleCatalog {
         &self.values
     }
 
-    /// ln interim prior of every sample.
-    pub fn ln_interim_prior(&self) -> &[f64] {
-        &self.ln_interim_prior
+    /// ln interim prior of samples `a..b`, or `None` when it is flat (see
+    /// [`flat_ln_prior`](Self::flat_ln_prior)).
+    pub fn ln_interim_prior_range(&self, a: usize, b: usize) -> Option<&[f64]> {
+        match self.flat_ln_prior {
+            Some(_) => None,
+            None => Some(&self.ln_interim_prior[a..b]),
+        }
+    }
+
+    /// The single ln pi of a flat interim prior.
+    pub fn flat_ln_prior(&self) -> Option<f64> {
+        self.flat_ln_prior
     }
 
     pub fn offsets(&self) -> &[usize] {
@@ -193,8 +243,13 @@ impl SampleCatalog {
         let (a, b) = (self.offsets[i], self.offsets[i + 1]);
         ObjectSamples {
             values: &self.values[a * self.dim..b * self.dim],
-            ln_interim_prior: &self.ln_interim_prior[a..b],
+            ln_interim_prior: if self.flat_ln_prior.is_some() {
+                &[]
+            } else {
+                &self.ln_interim_prior[a..b]
+            },
             constant_ln_interim_prior: self.constant_ln_prior[i],
+            n_samples: b - a,
         }
     }
 
@@ -217,7 +272,8 @@ impl SampleCatalog {
         Self {
             dim: self.dim,
             values,
-            ln_interim_prior: vec![0.0; n],
+            ln_interim_prior: Vec::new(),
+            flat_ln_prior: Some(0.0),
             offsets: (0..=n).collect(),
             constant_ln_prior: vec![Some(0.0); n],
         }

@@ -226,7 +226,10 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 let obj = self.catalog.object(i);
                 ln_w.resize(obj.n_samples(), 0.0);
                 self.model.ln_pdf_batch(theta, obj.values, &mut ln_w);
-                let max = subtract_max_lanes(&mut ln_w, obj.ln_interim_prior);
+                let max = match obj.constant_ln_interim_prior {
+                    Some(c) => subtract_const_max_lanes(&mut ln_w, c),
+                    None => subtract_max_lanes(&mut ln_w, obj.ln_interim_prior),
+                };
                 if max == f64::NEG_INFINITY {
                     return (0.0, f64::INFINITY);
                 }
@@ -386,8 +389,16 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 }
             }
         }
-        let ln_prior = &self.catalog.ln_interim_prior()[a..b];
-        buf.iter().zip(ln_prior).map(|(w, p)| w - p).sum()
+        match self.catalog.ln_interim_prior_range(a, b) {
+            Some(ln_prior) => buf.iter().zip(ln_prior).map(|(w, p)| w - p).sum(),
+            None => {
+                let c = self
+                    .catalog
+                    .flat_ln_prior()
+                    .expect("flat when no per-sample column");
+                buf.iter().map(|w| w - c).sum()
+            }
+        }
     }
 
     #[inline(always)]
@@ -593,7 +604,8 @@ mod tests {
         for i in 0..cat.n_obj() {
             let obj = cat.object(i);
             let (mut sum, mut sum_sq) = (0.0, 0.0);
-            for (x, lp) in obj.values.iter().zip(obj.ln_interim_prior) {
+            for (j, x) in obj.values.iter().enumerate() {
+                let lp = obj.ln_prior(j);
                 let z: f64 = (x - theta[0]) / theta[1];
                 let pdf = (-0.5 * z * z).exp() / (theta[1] * (2.0 * std::f64::consts::PI).sqrt());
                 let w = pdf / lp.exp();

@@ -86,8 +86,7 @@ pub fn simulate_gaussian_toy(s: &ToySettings) -> Result<ToyData> {
         values.extend((0..s.n_samp).map(|_| xi + s.alpha * normal()));
     }
     let offsets = (0..=s.n_obj).map(|i| i * s.n_samp).collect();
-    let n_total = values.len();
-    let catalog = SampleCatalog::new(1, values, vec![0.0; n_total], offsets)?;
+    let catalog = SampleCatalog::with_flat_prior(1, values, 0.0, offsets)?;
     let measurements = Measurements::new(x, vec![s.alpha; s.n_obj])?;
     Ok(ToyData {
         mu_true,
@@ -132,7 +131,8 @@ mod tests {
         );
         let obj = a.catalog.object(7);
         assert_eq!(obj.n_samples(), 10);
-        assert!(obj.ln_interim_prior.iter().all(|&v| v == 0.0));
+        assert!((0..10).all(|j| obj.ln_prior(j) == 0.0));
+        assert_eq!(a.catalog.flat_ln_prior(), Some(0.0));
         assert!(
             simulate_gaussian_toy(&ToySettings {
                 n_samp: 0,
