@@ -489,7 +489,7 @@ fn print_table(s: &DemoSummary) {
         s.methods.get("importance"),
         s.methods.get("exact"),
     ) {
-        let off = |m: &popinf::demo::MethodSummary, p: &str| {
+        let off = |m: &popinf::method::MethodSummary, p: &str| {
             (m.params[p].mean - exact.params[p].mean) / exact.params[p].sd
         };
         println!(

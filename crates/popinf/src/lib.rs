@@ -18,6 +18,7 @@ pub mod input;
 pub mod io;
 pub mod latent;
 pub mod likelihood;
+pub mod method;
 pub mod population;
 pub mod posterior;
 pub mod prior;
