@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use popinf::demo::{DemoSettings, DemoSummary, METHOD_ORDER, SamplerChoice, run_demo};
+use popinf::method::MethodSummary;
 
 mod progress;
 
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the notebook's analysis: naive (medians) vs importance-sampled vs exact.
     Demo(DemoArgs),
+    /// Fit a population model to a catalog (a run file and/or flags).
+    Fit(Box<FitArgs>),
     /// ArviZ's summary table for posterior draws from any sampler.
     Diagnose {
         /// CSV with columns chain,draw,<param>...
@@ -68,6 +71,51 @@ struct DemoArgs {
     #[arg(long)]
     no_bias_correction: bool,
     /// Print nothing but errors.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(clap::Args)]
+struct FitArgs {
+    /// Run file (TOML); flags override its values.
+    run: Option<PathBuf>,
+    /// Per-object posterior samples (.csv wide or long, .npy, .npz).
+    #[arg(long)]
+    samples: Option<PathBuf>,
+    /// Measurements x, sigma (.csv, .npy), for the hierarchical likelihood.
+    #[arg(long)]
+    measurements: Option<PathBuf>,
+    /// Interim prior of the samples: flat, column, or e.g. 'uniform(7, 13)'.
+    #[arg(long)]
+    interim_prior: Option<String>,
+    /// Population model (gaussian).
+    #[arg(long)]
+    model: Option<String>,
+    /// A hyperprior, NAME=SPEC, e.g. 'theta_sigma=halfnormal(1)'; repeat for each.
+    #[arg(long = "prior", value_name = "NAME=SPEC")]
+    priors: Vec<String>,
+    /// importance, naive or hierarchical.
+    #[arg(long)]
+    likelihood: Option<String>,
+    /// nuts or ensemble.
+    #[arg(long)]
+    sampler: Option<String>,
+    #[arg(long)]
+    chains: Option<usize>,
+    #[arg(long)]
+    tune: Option<u64>,
+    #[arg(long)]
+    draws: Option<u64>,
+    #[arg(long)]
+    target_accept: Option<f64>,
+    /// Ensemble walkers.
+    #[arg(long)]
+    walkers: Option<usize>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output directory.
+    #[arg(long)]
+    out: Option<PathBuf>,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -165,6 +213,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo(args),
         Command::Diagnose { draws, json } => diagnose(&draws, json),
         Command::Sbc(args) => sbc(args),
+        Command::Fit(args) => fit(*args),
         Command::Bench {
             what: BenchCommand::Hierarchical { n_obj, threads, reps },
         } => {
@@ -201,6 +250,74 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn fit(args: FitArgs) -> popinf::Result<()> {
+    use popinf::fit::{RunFile, load_data, run_fit, write_outputs};
+    let file = match &args.run {
+        Some(path) => RunFile::load(path)?,
+        None => RunFile::default(),
+    };
+    let mut flags = RunFile {
+        seed: args.seed,
+        out: args.out.clone(),
+        ..RunFile::default()
+    };
+    flags.data.samples = args.samples.clone();
+    flags.data.measurements = args.measurements.clone();
+    flags.data.interim_prior = args.interim_prior.clone();
+    flags.model.population = args.model.clone();
+    flags.likelihood.kind = args.likelihood.clone();
+    flags.sampler.name = args.sampler.clone();
+    flags.sampler.chains = args.chains;
+    flags.sampler.tune = args.tune;
+    flags.sampler.draws = args.draws;
+    flags.sampler.target_accept = args.target_accept;
+    flags.sampler.walkers = args.walkers;
+    for p in &args.priors {
+        let Some((name, spec)) = p.split_once('=') else {
+            return Err(popinf::Error::Invalid(format!(
+                "--prior '{p}': expected NAME=SPEC, e.g. --prior 'theta_mu=uniform(-5, 5)'"
+            )));
+        };
+        flags
+            .priors
+            .insert(name.trim().to_string(), spec.trim().to_string());
+    }
+    let cfg = file.override_with(flags).resolve()?;
+    // Everything is read and checked before any output is written.
+    let data = load_data(&cfg)?;
+    let bars = progress::ProgressBars::new(args.quiet);
+    let result = run_fit(&cfg, &data, &bars)?;
+    let written = write_outputs(&cfg, &result)?;
+    if !args.quiet {
+        let d = &result.summary.data;
+        println!(
+            "popinf fit: {} ({} objects{}), {} likelihood, {} population\n",
+            d.file,
+            d.n_obj,
+            d.n_samples_total
+                .map_or(String::new(), |n| format!(", {n} samples")),
+            cfg.likelihood,
+            cfg.population
+        );
+        let methods: Vec<(&str, &MethodSummary)> = result
+            .summary
+            .methods
+            .iter()
+            .map(|(k, m)| (k.as_str(), m))
+            .collect();
+        print_methods(&methods);
+        println!(
+            "\nwrote {}",
+            written
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
 }
 
 fn sbc(args: SbcArgs) -> popinf::Result<()> {
@@ -352,6 +469,16 @@ fn demo(args: DemoArgs) -> popinf::Result<()> {
 /// ArviZ's summary columns for every sampled method, then its sampler's
 /// figures and any warnings.
 fn print_diagnostics(s: &DemoSummary) {
+    let methods: Vec<(&str, &MethodSummary)> = METHOD_ORDER
+        .iter()
+        .filter_map(|name| s.methods.get(*name).map(|m| (*name, m)))
+        .collect();
+    print_methods(&methods);
+}
+
+/// ArviZ's summary columns, the sampler's figures and the warnings of
+/// each method.
+fn print_methods(methods: &[(&str, &MethodSummary)]) {
     println!(
         "\n{:<12} {:<12} {:>8} {:>7} {:>8} {:>8} {:>9} {:>8} {:>8} {:>8} {:>6}",
         "method",
@@ -366,8 +493,7 @@ fn print_diagnostics(s: &DemoSummary) {
         "ess_tail",
         "r_hat"
     );
-    for name in METHOD_ORDER {
-        let Some(m) = s.methods.get(name) else { continue };
+    for &(name, m) in methods {
         for (param, p) in &m.params {
             let Some(c) = p.convergence else { continue };
             println!(
@@ -387,8 +513,7 @@ fn print_diagnostics(s: &DemoSummary) {
         }
     }
     println!();
-    for name in METHOD_ORDER {
-        let Some(m) = s.methods.get(name) else { continue };
+    for &(name, m) in methods {
         let diag = m.diagnostics.clone().unwrap_or_default();
         if let Some(x) = &m.sampler {
             let mut line = format!(
@@ -489,9 +614,7 @@ fn print_table(s: &DemoSummary) {
         s.methods.get("importance"),
         s.methods.get("exact"),
     ) {
-        let off = |m: &popinf::method::MethodSummary, p: &str| {
-            (m.params[p].mean - exact.params[p].mean) / exact.params[p].sd
-        };
+        let off = |m: &MethodSummary, p: &str| (m.params[p].mean - exact.params[p].mean) / exact.params[p].sd;
         println!(
             "naive (fit to per-object medians): theta_sigma is {:+.1} exact sd from the exact answer — \
              medians carry the measurement noise, so it estimates sqrt(theta_sigma^2 + alpha^2) = {:.2}.",

@@ -195,17 +195,13 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
         SamplerChoice::Ensemble => {
             observer.on_stage("importance (ensemble)");
             let start = data_start(&is_post, &median_values);
-            ensemble_method(&is_post, &start, &settings.importance_ensemble, observer, t0)?
+            let (summary, trace, _) =
+                ensemble_method(&is_post, &start, &settings.importance_ensemble, observer, t0)?;
+            (summary, trace)
         }
     };
     // Reliability at 20 draws spread evenly over the whole trace.
-    let n_total = trace.n_chains * trace.n_draws;
-    let checked: Vec<Vec<f64>> = (0..20)
-        .map(|j| {
-            let flat = j * n_total / 20;
-            trace.draws[flat * trace.n_params()..][..trace.n_params()].to_vec()
-        })
-        .collect();
+    let checked = crate::fit::spread_draws(&trace, 20);
     if let Some(d) = importance.diagnostics.as_mut() {
         d.importance_sampling = is_post.likelihood().reliability_over(&checked);
     }

@@ -14,6 +14,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod exact;
 pub mod fastmath;
+pub mod fit;
 pub mod input;
 pub mod io;
 pub mod latent;

@@ -84,7 +84,7 @@ pub fn ensemble_method<L: HyperLikelihood>(
     settings: &EnsembleSettings,
     observer: &dyn SamplerObserver,
     started: Instant,
-) -> Result<(MethodSummary, Trace)> {
+) -> Result<(MethodSummary, Trace, Vec<f64>)> {
     let run: EnsembleRun = sample_ensemble(post, start, settings, observer)?;
     let names = post.param_names();
     let trace = run.to_trace(names.clone(), |u, t| post.to_natural(u, t));
@@ -110,7 +110,12 @@ pub fn ensemble_method<L: HyperLikelihood>(
         }),
         warnings: Vec::new(),
     };
-    Ok((summary, trace))
+    // ln posterior of each kept draw, walker-major like the trace.
+    let ln_prob = (0..run.n_walkers)
+        .flat_map(|w| (run.n_burn..run.n_steps).map(move |s| (s, w)))
+        .map(|(s, w)| run.ln_prob[s * run.n_walkers + w])
+        .collect();
+    Ok((summary, trace, ln_prob))
 }
 
 /// Runs NUTS and summarises the named hyperparameters (a latent model's

@@ -1,0 +1,317 @@
+//! `popinf fit`: agreement with the demo's answer on numpy-format samples,
+//! and a clear error (exit 2, nothing written) for every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn popinf(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("popinf-fit-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn fit_on_npy_matches_the_exact_posterior_like_the_demo() {
+    use popinf::exact::gaussian_grid_posterior;
+    use popinf::prior::Hyperprior;
+    use popinf::simulate::{ToySettings, simulate_gaussian_toy};
+    let dir = scratch("npy");
+    // The demo's data (seed 42): 1000 objects x 100 samples, flat interim prior.
+    let toy = simulate_gaussian_toy(&ToySettings::default()).unwrap();
+    let cat = &toy.catalog;
+    let samples = ndarray::Array2::from_shape_vec((cat.n_obj(), 100), cat.values().to_vec()).unwrap();
+    let npy = dir.join("samples.npy");
+    ndarray_npy::write_npy(&npy, &samples).unwrap();
+    let out = dir.join("out");
+    let res = popinf(&[
+        "fit",
+        "--samples",
+        s(&npy),
+        "--prior",
+        "theta_mu=uniform(-5, 5)",
+        "--prior",
+        "theta_sigma=uniform(0, 2)",
+        "--seed",
+        "3",
+        "--tune",
+        "400",
+        "--draws",
+        "500",
+        "--quiet",
+        "--out",
+        s(&out),
+    ]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let m = &v["methods"]["importance"];
+    // The demo's importance method on the same data, run through the
+    // library with another seed: the two must agree within Monte Carlo error.
+    use popinf::likelihood::ImportanceLikelihood;
+    use popinf::posterior::Hyperposterior;
+    use popinf::sampler::{NutsSettings, Silent, sample_nuts};
+    let like = ImportanceLikelihood::new(cat, popinf::population::Gaussian)
+        .unwrap()
+        .with_bias_correction(true);
+    let priors = vec![
+        Hyperprior::Uniform {
+            lower: -5.0,
+            upper: 5.0,
+        },
+        Hyperprior::Uniform {
+            lower: 0.0,
+            upper: 2.0,
+        },
+    ];
+    let post = Hyperposterior::new(like, priors.clone()).unwrap();
+    let settings = NutsSettings {
+        tune: 400,
+        draws: 500,
+        seed: 99,
+        ..NutsSettings::default()
+    };
+    let demo = sample_nuts(&post, &settings, &Silent)
+        .unwrap()
+        .trace
+        .summaries_of(&["theta_mu", "theta_sigma"])
+        .unwrap();
+    let exact = gaussian_grid_posterior(&toy.measurements, &priors[0], &priors[1], 401).unwrap();
+    for (k, name) in ["theta_mu", "theta_sigma"].iter().enumerate() {
+        let p = &m["params"][name];
+        let (mean, sd, mcse) = (
+            p["mean"].as_f64().unwrap(),
+            p["sd"].as_f64().unwrap(),
+            p["mcse_mean"].as_f64().unwrap(),
+        );
+        let d = demo[k];
+        let mcse_demo = d.convergence.unwrap().mcse_mean;
+        // Two independent runs: their means differ by N(0, mcse1^2 + mcse2^2).
+        let tol = 5.0 * (mcse * mcse + mcse_demo * mcse_demo).sqrt();
+        assert!(
+            (mean - d.mean).abs() < tol,
+            "{name}: fit {mean} vs library {} (tolerance {tol})",
+            d.mean
+        );
+        // ...and both sit near the exact answer, as in the demo.
+        let e = exact.summaries[k];
+        assert!(
+            (mean - e.mean).abs() < 0.3 * e.sd,
+            "{name}: {mean} vs exact {}",
+            e.mean
+        );
+        assert!(
+            (sd / e.sd - 1.0).abs() < 0.15,
+            "{name}: sd {sd} vs exact {}",
+            e.sd
+        );
+    }
+    // Every output is there and readable.
+    let draws = std::fs::read_to_string(out.join("draws.csv")).unwrap();
+    assert!(draws.starts_with("chain,draw,theta_mu,theta_sigma\n"));
+    assert_eq!(draws.lines().count(), 1 + 4 * 500);
+    let stats = std::fs::read_to_string(out.join("stats.csv")).unwrap();
+    assert!(stats.starts_with("chain,draw,diverging,tree_depth"));
+    let mut npz = ndarray_npy::NpzReader::new(std::fs::File::open(out.join("draws.npz")).unwrap()).unwrap();
+    let mu: ndarray::Array2<f64> = npz.by_name("theta_mu").unwrap();
+    assert_eq!(mu.shape(), &[4, 500]);
+    let resolved = std::fs::read_to_string(out.join("run.resolved.toml")).unwrap();
+    assert!(
+        resolved.contains("tune = 400") && resolved.contains("interim_prior = \"flat\""),
+        "{resolved}"
+    );
+    // The resolved run file reproduces the run.
+    let out2 = dir.join("again");
+    let res = popinf(&[
+        "fit",
+        s(&out.join("run.resolved.toml")),
+        "--out",
+        s(&out2),
+        "--quiet",
+    ]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert_eq!(
+        std::fs::read(out.join("draws.csv")).unwrap(),
+        std::fs::read(out2.join("draws.csv")).unwrap()
+    );
+}
+
+/// Runs a fit expected to fail: exit code 2, every needle in the message,
+/// no panic, and nothing written to the output directory.
+fn expect_bad(dir: &Path, args: &[&str], needles: &[&str]) {
+    let out = dir.join("out");
+    let mut all: Vec<&str> = vec!["fit"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--out", s(&out)]);
+    let res = popinf(&all);
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "{args:?}: '{n}' not in: {stderr}");
+    }
+    assert!(!out.exists(), "{args:?}: output directory was created");
+}
+
+const PRIORS: [&str; 4] = [
+    "--prior",
+    "theta_mu=uniform(-5, 5)",
+    "--prior",
+    "theta_sigma=uniform(0, 2)",
+];
+
+fn with_priors<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut v = args.to_vec();
+    v.extend_from_slice(&PRIORS);
+    v
+}
+
+#[test]
+fn bad_inputs_get_clear_errors_and_no_outputs() {
+    let dir = scratch("bad");
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let empty = write("empty.csv", "");
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&empty)]),
+        &["empty.csv", "empty"],
+    );
+    let missing = dir.join("missing.npy");
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&missing)]),
+        &["missing.npy", "No such file"],
+    );
+    let text = write("text.csv", "1.0,2.0\n3.0,x7\n");
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&text)]),
+        &["text.csv, line 2, column 2", "'x7' is not a number"],
+    );
+    let nan = write("nan.csv", "1.0,2.0\n3.0,inf\n");
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&nan)]),
+        &["nan.csv", "object 1, sample 1", "inf is not finite"],
+    );
+    let no_samples = write("nosamp.csv", "1.0,2.0\n,\n");
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&no_samples)]),
+        &["nosamp.csv", "object 1 has no samples"],
+    );
+    let ragged_npz = dir.join("ragged.npz");
+    {
+        let mut npz = ndarray_npy::NpzWriter::new(std::fs::File::create(&ragged_npz).unwrap());
+        npz.add_array("samples", &ndarray::arr1(&[1.0, 2.0, 3.0]))
+            .unwrap();
+        npz.add_array("counts", &ndarray::arr1(&[2i64, 2])).unwrap();
+        npz.finish().unwrap();
+    }
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&ragged_npz)]),
+        &["ragged.npz", "'counts' add up to 4 but 'samples' holds 3"],
+    );
+    let dims = write("dims.csv", "object,value\na,1.0,2.0\n");
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&dims)]),
+        &["dims.csv, line 2", "3 fields, but the header has 2"],
+    );
+    let lp = write("lp.csv", "object,value,ln_prior\na,1.0,-1\na,2.0,-inf\n");
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&lp), "--interim-prior", "column"]),
+        &[
+            "lp.csv",
+            "object 0, sample 1",
+            "ln interim prior -inf is not finite",
+        ],
+    );
+    let meas = write("meas.csv", "x,sigma\n0.5,1.0\n0.7,0\n");
+    expect_bad(
+        &dir,
+        &with_priors(&["--measurements", s(&meas)]),
+        &["meas.csv", "object 1: sigma = 0"],
+    );
+    let ok = write("ok.csv", "1.0,2.0\n3.0,4.0\n");
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&ok), "--model", "gausian"]),
+        &["unknown population model 'gausian'", "did you mean 'gaussian'"],
+    );
+    expect_bad(
+        &dir,
+        &[
+            "--samples",
+            s(&ok),
+            "--prior",
+            "theta_mu=unifrom(-5, 5)",
+            "--prior",
+            "theta_sigma=uniform(0, 2)",
+        ],
+        &["prior of theta_mu", "unknown distribution 'unifrom'"],
+    );
+    expect_bad(
+        &dir,
+        &[
+            "--samples",
+            s(&ok),
+            "--prior",
+            "theta_mu=uniform(5, -5)",
+            "--prior",
+            "theta_sigma=uniform(0, 2)",
+        ],
+        &["prior of theta_mu", "uniform(5, -5)", "lower < upper"],
+    );
+    expect_bad(
+        &dir,
+        &["--samples", s(&ok), "--prior", "theta_mu=uniform(-5, 5)"],
+        &["theta_sigma has no prior"],
+    );
+    let ints = dir.join("ints.npy");
+    ndarray_npy::write_npy(&ints, &ndarray::arr2(&[[1i64, 2], [3, 4]])).unwrap();
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&ints)]),
+        &["ints.npy", "unsupported dtype", "float64"],
+    );
+    let run = write("run.toml", "[sampler]\nchians = 4\n");
+    expect_bad(
+        &dir,
+        &with_priors(&[s(&run), "--samples", s(&ok)]),
+        &[
+            "run.toml",
+            "unknown key 'sampler.chians'",
+            "did you mean 'chains'",
+        ],
+    );
+    let run = write("run2.toml", "sed = 4\n");
+    expect_bad(
+        &dir,
+        &with_priors(&[s(&run), "--samples", s(&ok)]),
+        &["unknown key 'sed'", "did you mean 'seed'"],
+    );
+    expect_bad(&dir, &PRIORS, &["no data"]);
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&ok), "--likelihood", "hierarchical"]),
+        &["needs measurements"],
+    );
+}

@@ -1,0 +1,667 @@
+//! `popinf fit`: a run file (TOML) or flags name the data, the population
+//! model and its priors, the likelihood and the sampler; the run writes the
+//! hyperposterior and its diagnostics to an output directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Measurements, SampleCatalog};
+use crate::error::{Error, Result};
+use crate::input::{InterimPriorSpec, read_measurements, read_samples};
+use crate::invalid;
+use crate::latent::{LatentGaussianModel, Parametrisation};
+use crate::likelihood::ImportanceLikelihood;
+use crate::method::{MethodSummary, ensemble_method, nuts_method, with_ess_rate};
+use crate::population::{Gaussian, PopulationModel};
+use crate::posterior::{Hyperposterior, LogDensity, SampleableModel};
+use crate::prior::Hyperprior;
+use crate::sampler::{EnsembleSettings, NutsDrawStats, NutsSettings, SamplerObserver};
+use crate::trace::Trace;
+
+/// The run file as written: every key optional; defaults fill the gaps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunFile {
+    /// Seed of the sampler's random numbers.
+    pub seed: Option<u64>,
+    /// Output directory.
+    pub out: Option<PathBuf>,
+    #[serde(default)]
+    pub data: DataSection,
+    #[serde(default)]
+    pub model: ModelSection,
+    /// Hyperparameter name -> prior, e.g. theta_mu = "uniform(-5, 5)".
+    #[serde(default)]
+    pub priors: BTreeMap<String, String>,
+    #[serde(default)]
+    pub likelihood: LikelihoodSection,
+    #[serde(default)]
+    pub sampler: SamplerSection,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Per-object posterior samples (.csv, .npy, .npz).
+    pub samples: Option<PathBuf>,
+    /// Measurements x, sigma (.csv, .npy), for the hierarchical likelihood.
+    pub measurements: Option<PathBuf>,
+    /// "flat", "column", or a distribution such as "uniform(7, 13)".
+    pub interim_prior: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    /// Population model: "gaussian".
+    pub population: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LikelihoodSection {
+    /// "importance", "naive" or "hierarchical".
+    pub kind: Option<String>,
+    /// Correct ln L_i by half its Monte Carlo variance (importance only).
+    pub bias_correction: Option<bool>,
+    /// "non-centred" or "centred" (hierarchical only).
+    pub parametrisation: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerSection {
+    /// "nuts" or "ensemble".
+    pub name: Option<String>,
+    pub chains: Option<usize>,
+    pub tune: Option<u64>,
+    pub draws: Option<u64>,
+    pub target_accept: Option<f64>,
+    pub max_depth: Option<u64>,
+    /// Ensemble only: walkers.
+    pub walkers: Option<usize>,
+}
+
+/// Every key a run file may hold, for "did you mean" suggestions.
+const KNOWN_KEYS: &[(&str, &[&str])] = &[
+    (
+        "",
+        &["seed", "out", "data", "model", "priors", "likelihood", "sampler"],
+    ),
+    ("data", &["samples", "measurements", "interim_prior"]),
+    ("model", &["population"]),
+    ("likelihood", &["kind", "bias_correction", "parametrisation"]),
+    (
+        "sampler",
+        &[
+            "name",
+            "chains",
+            "tune",
+            "draws",
+            "target_accept",
+            "max_depth",
+            "walkers",
+        ],
+    ),
+];
+
+/// Levenshtein distance, for suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j + 1] + 1)
+                .min(cur[j] + 1)
+                .min(prev[j] + usize::from(ca != *cb));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// " (did you mean 'x'?)" when a known name is close.
+pub fn suggestion(word: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (edit_distance(word, k), k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min()
+        .map(|(_, k)| format!(" (did you mean '{k}'?)"))
+        .unwrap_or_default()
+}
+
+fn check_keys(shown: &str, table: &toml::Table) -> Result<()> {
+    for (section, known) in KNOWN_KEYS {
+        let (table, prefix) = if section.is_empty() {
+            (Some(table), String::new())
+        } else {
+            (
+                table.get(*section).and_then(|v| v.as_table()),
+                format!("{section}."),
+            )
+        };
+        let Some(table) = table else { continue };
+        for key in table.keys() {
+            if !known.contains(&key.as_str()) {
+                return invalid!(
+                    "{shown}: unknown key '{prefix}{key}'{}; known keys here: {}",
+                    suggestion(key, known),
+                    known.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+impl RunFile {
+    /// Reads a run file; relative paths in it are relative to its folder.
+    pub fn load(path: &Path) -> Result<Self> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+        check_keys(&shown, &table)?;
+        let mut run: RunFile = toml::from_str(&text).map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        let rebase = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p.as_mut().filter(|p| p.is_relative()) {
+                *p = base.join(&*p);
+            }
+        };
+        rebase(&mut run.data.samples);
+        rebase(&mut run.data.measurements);
+        rebase(&mut run.out);
+        Ok(run)
+    }
+
+    /// Values set in `other` replace those here (flags over the file).
+    pub fn override_with(mut self, other: RunFile) -> Self {
+        fn take<T>(a: &mut Option<T>, b: Option<T>) {
+            if b.is_some() {
+                *a = b;
+            }
+        }
+        let flag_samples = other.data.samples.is_some() && other.data.measurements.is_none();
+        let flag_measurements = other.data.measurements.is_some() && other.data.samples.is_none();
+        take(&mut self.seed, other.seed);
+        take(&mut self.out, other.out);
+        take(&mut self.data.samples, other.data.samples);
+        take(&mut self.data.measurements, other.data.measurements);
+        take(&mut self.data.interim_prior, other.data.interim_prior);
+        take(&mut self.model.population, other.model.population);
+        take(&mut self.likelihood.kind, other.likelihood.kind);
+        take(
+            &mut self.likelihood.bias_correction,
+            other.likelihood.bias_correction,
+        );
+        take(
+            &mut self.likelihood.parametrisation,
+            other.likelihood.parametrisation,
+        );
+        take(&mut self.sampler.name, other.sampler.name);
+        take(&mut self.sampler.chains, other.sampler.chains);
+        take(&mut self.sampler.tune, other.sampler.tune);
+        take(&mut self.sampler.draws, other.sampler.draws);
+        take(&mut self.sampler.target_accept, other.sampler.target_accept);
+        take(&mut self.sampler.max_depth, other.sampler.max_depth);
+        take(&mut self.sampler.walkers, other.sampler.walkers);
+        self.priors.extend(other.priors);
+        // A flag giving measurements replaces samples from the file, and
+        // the other way round.
+        if flag_samples {
+            self.data.measurements = None;
+        }
+        if flag_measurements {
+            self.data.samples = None;
+        }
+        self
+    }
+
+    /// Every default filled in and every name checked.
+    pub fn resolve(&self) -> Result<FitConfig> {
+        let population = self.model.population.clone().unwrap_or_else(|| "gaussian".into());
+        let known_models = ["gaussian"];
+        if !known_models.contains(&population.as_str()) {
+            return invalid!(
+                "unknown population model '{population}'{} (available: {})",
+                suggestion(&population, &known_models),
+                known_models.join(", ")
+            );
+        }
+        let data = match (&self.data.samples, &self.data.measurements) {
+            (Some(s), None) => DataSource::Samples(s.clone()),
+            (None, Some(m)) => DataSource::Measurements(m.clone()),
+            (Some(_), Some(_)) => {
+                return invalid!("give either samples or measurements, not both");
+            }
+            (None, None) => {
+                return invalid!(
+                    "no data: set data.samples (per-object posterior samples) or data.measurements (x, sigma)"
+                );
+            }
+        };
+        let default_kind = match data {
+            DataSource::Samples(_) => "importance",
+            DataSource::Measurements(_) => "hierarchical",
+        };
+        let kind = self
+            .likelihood
+            .kind
+            .clone()
+            .unwrap_or_else(|| default_kind.into());
+        let kinds = ["importance", "naive", "hierarchical"];
+        if !kinds.contains(&kind.as_str()) {
+            return invalid!(
+                "unknown likelihood '{kind}'{} (use importance, naive or hierarchical)",
+                suggestion(&kind, &kinds)
+            );
+        }
+        match (&data, kind.as_str()) {
+            (DataSource::Samples(_), "hierarchical") => {
+                return invalid!(
+                    "the hierarchical likelihood needs measurements (x, sigma): set data.measurements, \
+                     or use likelihood importance for samples"
+                );
+            }
+            (DataSource::Measurements(_), "importance" | "naive") => {
+                return invalid!(
+                    "the {kind} likelihood needs per-object samples: set data.samples, or use the \
+                     hierarchical likelihood for measurements"
+                );
+            }
+            _ => {}
+        }
+        let interim_prior: InterimPriorSpec = match &self.data.interim_prior {
+            Some(s) => s.parse()?,
+            None => InterimPriorSpec::Flat,
+        };
+        // The Gaussian is the only population model so far (checked above).
+        let param_names: Vec<String> = Gaussian.param_names();
+        let mut priors = Vec::with_capacity(param_names.len());
+        for name in &param_names {
+            let Some(spec) = self.priors.get(name) else {
+                return invalid!(
+                    "hyperparameter {name} has no prior; add it, e.g. --prior '{name}=uniform(0, 2)' \
+                     or under [priors] in the run file"
+                );
+            };
+            let prior: Hyperprior = spec
+                .parse()
+                .map_err(|e: Error| Error::Invalid(format!("prior of {name}: {e}")))?;
+            priors.push(prior);
+        }
+        let names: Vec<&str> = param_names.iter().map(String::as_str).collect();
+        if let Some(extra) = self.priors.keys().find(|k| !param_names.contains(k)) {
+            return invalid!(
+                "prior given for '{extra}', which the {population} model does not have{} (its hyperparameters: {})",
+                suggestion(extra, &names),
+                param_names.join(", ")
+            );
+        }
+        let sampler = self.sampler.name.clone().unwrap_or_else(|| "nuts".into());
+        if !["nuts", "ensemble"].contains(&sampler.as_str()) {
+            return invalid!(
+                "unknown sampler '{sampler}'{} (use nuts or ensemble)",
+                suggestion(&sampler, &["nuts", "ensemble"])
+            );
+        }
+        let parametrisation = match self
+            .likelihood
+            .parametrisation
+            .as_deref()
+            .unwrap_or("non-centred")
+        {
+            "non-centred" | "noncentred" | "non-centered" => Parametrisation::NonCentred,
+            "centred" | "centered" => Parametrisation::Centred,
+            other => return invalid!("unknown parametrisation '{other}' (use non-centred or centred)"),
+        };
+        let defaults = NutsSettings::default();
+        Ok(FitConfig {
+            data,
+            interim_prior,
+            population,
+            param_names,
+            priors,
+            likelihood: kind,
+            bias_correction: self.likelihood.bias_correction.unwrap_or(true),
+            parametrisation,
+            sampler,
+            chains: self.sampler.chains.unwrap_or(defaults.chains),
+            tune: self.sampler.tune.unwrap_or(defaults.tune),
+            draws: self.sampler.draws.unwrap_or(defaults.draws),
+            target_accept: self.sampler.target_accept.unwrap_or(defaults.target_accept),
+            max_depth: self.sampler.max_depth.unwrap_or(defaults.max_depth),
+            walkers: self.sampler.walkers.unwrap_or(32),
+            seed: self.seed.unwrap_or(0),
+            out: self.out.clone().unwrap_or_else(|| PathBuf::from("popinf-fit")),
+            resolved: self.resolved_file(),
+        })
+    }
+
+    /// The run file with defaults written in, as saved beside the results.
+    fn resolved_file(&self) -> RunFile {
+        let mut r = self.clone();
+        // Absolute paths, so the saved file works from its own folder.
+        for p in [&mut r.data.samples, &mut r.data.measurements, &mut r.out]
+            .into_iter()
+            .flatten()
+        {
+            if let Ok(abs) = std::path::absolute(&*p) {
+                *p = abs;
+            }
+        }
+        let d = NutsSettings::default();
+        r.seed.get_or_insert(0);
+        r.out.get_or_insert_with(|| PathBuf::from("popinf-fit"));
+        r.data.interim_prior.get_or_insert_with(|| "flat".into());
+        r.model.population.get_or_insert_with(|| "gaussian".into());
+        let kind = if r.data.measurements.is_some() {
+            "hierarchical"
+        } else {
+            "importance"
+        };
+        r.likelihood.kind.get_or_insert_with(|| kind.into());
+        r.likelihood.bias_correction.get_or_insert(true);
+        r.likelihood
+            .parametrisation
+            .get_or_insert_with(|| "non-centred".into());
+        r.sampler.name.get_or_insert_with(|| "nuts".into());
+        r.sampler.chains.get_or_insert(d.chains);
+        r.sampler.tune.get_or_insert(d.tune);
+        r.sampler.draws.get_or_insert(d.draws);
+        r.sampler.target_accept.get_or_insert(d.target_accept);
+        r.sampler.max_depth.get_or_insert(d.max_depth);
+        r.sampler.walkers.get_or_insert(32);
+        r
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataSource {
+    Samples(PathBuf),
+    Measurements(PathBuf),
+}
+
+/// A run with every choice made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitConfig {
+    pub data: DataSource,
+    pub interim_prior: InterimPriorSpec,
+    pub population: String,
+    pub param_names: Vec<String>,
+    pub priors: Vec<Hyperprior>,
+    pub likelihood: String,
+    pub bias_correction: bool,
+    pub parametrisation: Parametrisation,
+    pub sampler: String,
+    pub chains: usize,
+    pub tune: u64,
+    pub draws: u64,
+    pub target_accept: f64,
+    pub max_depth: u64,
+    pub walkers: usize,
+    pub seed: u64,
+    pub out: PathBuf,
+    pub resolved: RunFile,
+}
+
+/// The data, loaded and checked before anything is written.
+pub enum LoadedData {
+    Samples(SampleCatalog),
+    Measurements(Measurements),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FitDataInfo {
+    pub file: String,
+    pub n_obj: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n_samples_total: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FitSummary {
+    pub data: FitDataInfo,
+    pub methods: BTreeMap<String, MethodSummary>,
+}
+
+/// What a fit produced.
+pub struct FitResult {
+    pub summary: FitSummary,
+    pub trace: Trace,
+    /// NUTS per-draw statistics (None for the ensemble).
+    pub nuts_stats: Option<NutsDrawStats>,
+    /// Ensemble: ln posterior of each kept draw, chain-major.
+    pub ensemble_ln_prob: Option<Vec<f64>>,
+}
+
+pub fn load_data(cfg: &FitConfig) -> Result<LoadedData> {
+    match &cfg.data {
+        DataSource::Samples(p) => Ok(LoadedData::Samples(read_samples(p, &cfg.interim_prior)?)),
+        DataSource::Measurements(p) => Ok(LoadedData::Measurements(read_measurements(p)?)),
+    }
+}
+
+/// Runs the fit on loaded data.
+pub fn run_fit(cfg: &FitConfig, data: &LoadedData, observer: &dyn SamplerObserver) -> Result<FitResult> {
+    let started = Instant::now();
+    let file = match &cfg.data {
+        DataSource::Samples(p) | DataSource::Measurements(p) => p.display().to_string(),
+    };
+    let nuts = NutsSettings {
+        chains: cfg.chains,
+        tune: cfg.tune,
+        draws: cfg.draws,
+        target_accept: cfg.target_accept,
+        max_depth: cfg.max_depth,
+        seed: cfg.seed,
+        ..NutsSettings::default()
+    };
+    let ensemble = EnsembleSettings {
+        n_walkers: cfg.walkers,
+        n_steps: (cfg.tune + cfg.draws) as usize,
+        n_burn: cfg.tune as usize,
+        seed: cfg.seed,
+        ..EnsembleSettings::default()
+    };
+    let names: Vec<&str> = cfg.param_names.iter().map(String::as_str).collect();
+    observer.on_stage(&format!("fit ({}, {})", cfg.likelihood, cfg.sampler));
+    let (info, mut method, trace, nuts_stats, ln_prob) = match data {
+        LoadedData::Samples(catalog) => {
+            let medians;
+            let catalog_used = if cfg.likelihood == "naive" {
+                medians = catalog.medians();
+                &medians
+            } else {
+                catalog
+            };
+            let like = ImportanceLikelihood::new(catalog_used, Gaussian)?
+                .with_bias_correction(cfg.bias_correction && cfg.likelihood == "importance");
+            let post = Hyperposterior::new(like, cfg.priors.clone())?;
+            let info = FitDataInfo {
+                file,
+                n_obj: catalog.n_obj(),
+                n_samples_total: Some(catalog.total_samples()),
+            };
+            let (mut m, trace, stats, lp) =
+                sample_posterior(&post, cfg, &nuts, &ensemble, observer, started, &names)?;
+            if cfg.likelihood == "importance" {
+                let draws = spread_draws(&trace, 20);
+                if let Some(d) = m.diagnostics.as_mut() {
+                    d.importance_sampling = post.likelihood().reliability_over(&draws);
+                }
+            }
+            (info, m.clone(), trace, stats, lp)
+        }
+        LoadedData::Measurements(meas) => {
+            let model = LatentGaussianModel::new(meas, cfg.priors[0], cfg.priors[1], cfg.parametrisation)?;
+            if cfg.sampler != "nuts" {
+                return invalid!(
+                    "the hierarchical model has {} parameters; sample it with NUTS (sampler = \"nuts\")",
+                    model.dim()
+                );
+            }
+            let (m, run) = nuts_method(&model, &nuts, observer, started, &names)?;
+            let info = FitDataInfo {
+                file,
+                n_obj: meas.n_obj(),
+                n_samples_total: None,
+            };
+            (info, m, run.trace, Some(run.stats), None)
+        }
+    };
+    method.wall_s = started.elapsed().as_secs_f64();
+    let method = with_ess_rate(method);
+    Ok(FitResult {
+        summary: FitSummary {
+            data: info,
+            methods: [(cfg.likelihood.clone(), method)].into(),
+        },
+        trace,
+        nuts_stats,
+        ensemble_ln_prob: ln_prob,
+    })
+}
+
+type Sampled = (MethodSummary, Trace, Option<NutsDrawStats>, Option<Vec<f64>>);
+
+fn sample_posterior<L: crate::likelihood::HyperLikelihood>(
+    post: &Hyperposterior<L>,
+    cfg: &FitConfig,
+    nuts: &NutsSettings,
+    ensemble: &EnsembleSettings,
+    observer: &dyn SamplerObserver,
+    started: Instant,
+    names: &[&str],
+) -> Result<Sampled> {
+    if cfg.sampler == "nuts" {
+        let (m, run) = nuts_method(post, nuts, observer, started, names)?;
+        Ok((m, run.trace, Some(run.stats), None))
+    } else {
+        let start = post.initial_point();
+        let (m, trace, ln_prob) = ensemble_method(post, &start, ensemble, observer, started)?;
+        Ok((m, trace, None, Some(ln_prob)))
+    }
+}
+
+/// `n` draws (natural units, hyperparameters only) spread evenly over a trace.
+pub fn spread_draws(trace: &Trace, n: usize) -> Vec<Vec<f64>> {
+    let total = trace.n_chains * trace.n_draws;
+    let p = trace.n_params();
+    (0..n.min(total))
+        .map(|j| trace.draws[(j * total / n) * p..][..p].to_vec())
+        .collect()
+}
+
+/// `draws.csv`: `chain,draw,<params>`, what PyMC's `trace_to_dataframe` gave.
+pub fn draws_csv(trace: &Trace) -> Vec<u8> {
+    let mut out = String::with_capacity(trace.draws.len() * 20);
+    out.push_str("chain,draw,");
+    out.push_str(&trace.param_names.join(","));
+    out.push('\n');
+    let p = trace.n_params();
+    for c in 0..trace.n_chains {
+        for d in 0..trace.n_draws {
+            out.push_str(&format!("{c},{d}"));
+            for v in &trace.draws[(c * trace.n_draws + d) * p..][..p] {
+                out.push(',');
+                out.push_str(&format!("{v:?}"));
+            }
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
+}
+
+/// `draws.npz`: each hyperparameter as a chains x draws array (ArviZ's
+/// layout); the latent values of a hierarchical fit as one array `mu` of
+/// shape chains x draws x objects.
+pub fn draws_npz(trace: &Trace, n_hyper: usize) -> Result<Vec<u8>> {
+    use ndarray::{Array2, Array3};
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut npz = ndarray_npy::NpzWriter::new_compressed(&mut buf);
+    let npz_err = |e: ndarray_npy::WriteNpzError| Error::Invalid(format!("writing draws.npz: {e}"));
+    for k in 0..n_hyper.min(trace.n_params()) {
+        let a = Array2::from_shape_fn((trace.n_chains, trace.n_draws), |(c, d)| {
+            trace.draws[(c * trace.n_draws + d) * trace.n_params() + k]
+        });
+        npz.add_array(trace.param_names[k].as_str(), &a)
+            .map_err(npz_err)?;
+    }
+    let n_latent = trace.n_params().saturating_sub(n_hyper);
+    if n_latent > 0 {
+        let a = Array3::from_shape_fn((trace.n_chains, trace.n_draws, n_latent), |(c, d, i)| {
+            trace.draws[(c * trace.n_draws + d) * trace.n_params() + n_hyper + i]
+        });
+        npz.add_array("mu", &a).map_err(npz_err)?;
+    }
+    npz.finish().map_err(npz_err)?;
+    Ok(buf.into_inner())
+}
+
+/// `stats.csv`: NUTS per-draw statistics, or the ensemble's ln posterior.
+pub fn stats_csv(result: &FitResult) -> Vec<u8> {
+    let t = &result.trace;
+    let mut out = String::new();
+    if let Some(s) = &result.nuts_stats {
+        out.push_str(
+            "chain,draw,diverging,tree_depth,max_depth_reached,step_size,energy,acceptance,n_steps\n",
+        );
+        for c in 0..t.n_chains {
+            for d in 0..t.n_draws {
+                let i = c * t.n_draws + d;
+                out.push_str(&format!(
+                    "{c},{d},{},{},{},{:?},{:?},{:?},{}\n",
+                    u8::from(s.diverging[i]),
+                    s.tree_depth[i],
+                    u8::from(s.max_depth_reached[i]),
+                    s.step_size[i],
+                    s.energy[i],
+                    s.acceptance[i],
+                    s.n_steps[i]
+                ));
+            }
+        }
+    } else if let Some(lp) = &result.ensemble_ln_prob {
+        out.push_str("chain,draw,ln_posterior\n");
+        for c in 0..t.n_chains {
+            for d in 0..t.n_draws {
+                out.push_str(&format!("{c},{d},{:?}\n", lp[c * t.n_draws + d]));
+            }
+        }
+    }
+    out.into_bytes()
+}
+
+/// Writes every output file into `cfg.out`, each atomically.
+pub fn write_outputs(cfg: &FitConfig, result: &FitResult) -> Result<Vec<PathBuf>> {
+    let dir = &cfg.out;
+    let n_hyper = cfg.param_names.len();
+    let json = serde_json::to_string_pretty(&result.summary).expect("plain numbers serialise");
+    let resolved = toml::to_string_pretty(&cfg.resolved)
+        .map_err(|e| Error::Invalid(format!("cannot write the resolved run file: {e}")))?;
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("summary.json", json.into_bytes()),
+        ("draws.csv", draws_csv(&result.trace)),
+        ("draws.npz", draws_npz(&result.trace, n_hyper)?),
+        ("stats.csv", stats_csv(result)),
+        ("run.resolved.toml", resolved.into_bytes()),
+    ];
+    let mut written = Vec::new();
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        crate::io::write_atomically(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
+}
