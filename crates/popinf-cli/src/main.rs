@@ -286,14 +286,16 @@ fn fit(args: FitArgs) -> popinf::Result<()> {
     }
     let cfg = file.override_with(flags).resolve()?;
     // Everything is read and checked before any output is written.
+    let t_load = std::time::Instant::now();
     let data = load_data(&cfg)?;
+    let load_s = t_load.elapsed().as_secs_f64();
     let bars = progress::ProgressBars::new(args.quiet);
     let result = run_fit(&cfg, &data, &bars)?;
     let written = write_outputs(&cfg, &result)?;
     if !args.quiet {
         let d = &result.summary.data;
         println!(
-            "popinf fit: {} ({} objects{}), {} likelihood, {} population\n",
+            "popinf fit: {} ({} objects{}, read in {load_s:.2} s), {} likelihood, {} population\n",
             d.file,
             d.n_obj,
             d.n_samples_total

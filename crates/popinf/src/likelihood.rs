@@ -217,18 +217,19 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     }
 
     /// Per-object effective sample size ESS_i = (sum_j w_ij)^2 / sum_j w_ij^2
-    /// (Talbot & Golomb 2023) and Pareto k-hat of the weights at theta. A
-    /// diagnostic, not a hot path: evaluated a few times per report.
-    pub fn weight_diagnostics(&self, theta: &[f64]) -> Vec<(f64, f64)> {
-        let mut ln_w = Vec::new();
+    /// (Talbot & Golomb 2023) and, when `with_k_hat`, the Pareto k-hat of
+    /// the weights at theta (NaN otherwise). A diagnostic, not a hot path;
+    /// parallel over objects, results in object order.
+    pub fn weight_diagnostics(&self, theta: &[f64], with_k_hat: bool) -> Vec<(f64, f64)> {
         (0..self.catalog.n_obj())
-            .map(|i| {
+            .into_par_iter()
+            .map_init(Vec::new, |ln_w, i| {
                 let obj = self.catalog.object(i);
                 ln_w.resize(obj.n_samples(), 0.0);
-                self.model.ln_pdf_batch(theta, obj.values, &mut ln_w);
+                self.model.ln_pdf_batch(theta, obj.values, ln_w);
                 let max = match obj.constant_ln_interim_prior {
-                    Some(c) => subtract_const_max_lanes(&mut ln_w, c),
-                    None => subtract_max_lanes(&mut ln_w, obj.ln_interim_prior),
+                    Some(c) => subtract_const_max_lanes(ln_w, c),
+                    None => subtract_max_lanes(ln_w, obj.ln_interim_prior),
                 };
                 if max == f64::NEG_INFINITY {
                     return (0.0, f64::INFINITY);
@@ -237,20 +238,25 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                     let w = (lw - max).exp();
                     (a + w, b + w * w)
                 });
-                (w1 * w1 / w2, pareto_k_hat(&ln_w))
+                let k_hat = if with_k_hat { pareto_k_hat(ln_w) } else { f64::NAN };
+                (w1 * w1 / w2, k_hat)
             })
             .collect()
     }
 
-    /// Summary of the importance weights' reliability at theta.
-    pub fn reliability(&self, theta: &[f64]) -> Reliability {
-        let diag = self.weight_diagnostics(theta);
-        let ess: Vec<f64> = diag.iter().map(|d| d.0).collect();
-        let var_ln_l = ess
-            .iter()
+    /// Var(ln L) = sum_i (1/ESS_i - 1/S_i) from per-object ESS.
+    fn var_ln_l(&self, ess: &[f64]) -> f64 {
+        ess.iter()
             .enumerate()
             .map(|(i, e)| 1.0 / e - 1.0 / self.catalog.n_samples(i) as f64)
-            .sum();
+            .sum()
+    }
+
+    /// Summary of the importance weights' reliability at theta.
+    pub fn reliability(&self, theta: &[f64]) -> Reliability {
+        let diag = self.weight_diagnostics(theta, true);
+        let ess: Vec<f64> = diag.iter().map(|d| d.0).collect();
+        let var_ln_l = self.var_ln_l(&ess);
         let mut sorted = ess.clone();
         let ess_median = crate::stats::median_in_place(&mut sorted);
         let mut by_k: Vec<(usize, f64)> = diag.iter().map(|d| d.1).enumerate().collect();
@@ -274,18 +280,28 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
         }
     }
 
-    /// Reliability at each of `draws` (natural-unit theta vectors), reported
-    /// at the draw with the median Var(ln L) and at the worst.
+    /// Reliability over posterior draws (natural-unit theta vectors):
+    /// Var(ln L) at each, then the full report (with k-hat, the costly
+    /// part) at the draw with the median Var(ln L) and at the worst.
     pub fn reliability_over(&self, draws: &[Vec<f64>]) -> Option<ReliabilityReport> {
-        let mut all: Vec<Reliability> = draws.iter().map(|t| self.reliability(t)).collect();
-        if all.is_empty() {
+        if draws.is_empty() {
             return None;
         }
-        all.sort_by(|a, b| a.var_ln_l.total_cmp(&b.var_ln_l));
+        let mut by_var: Vec<(f64, usize)> = draws
+            .iter()
+            .enumerate()
+            .map(|(j, t)| {
+                let ess: Vec<f64> = self.weight_diagnostics(t, false).iter().map(|d| d.0).collect();
+                (self.var_ln_l(&ess), j)
+            })
+            .collect();
+        by_var.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let median = by_var[(by_var.len() - 1) / 2].1;
+        let worst = by_var[by_var.len() - 1].1;
         Some(ReliabilityReport {
-            n_draws_checked: all.len(),
-            at_median: all[(all.len() - 1) / 2].clone(),
-            worst: all[all.len() - 1].clone(),
+            n_draws_checked: draws.len(),
+            at_median: self.reliability(&draws[median]),
+            worst: self.reliability(&draws[worst]),
         })
     }
 
@@ -742,7 +758,11 @@ mod tests {
         )
         .unwrap();
         let like = ImportanceLikelihood::new(&cat, Gaussian).unwrap();
-        let ess: Vec<f64> = like.weight_diagnostics(&[0.0, 1.0]).iter().map(|d| d.0).collect();
+        let ess: Vec<f64> = like
+            .weight_diagnostics(&[0.0, 1.0], true)
+            .iter()
+            .map(|d| d.0)
+            .collect();
         let e1 = (-1.0f64).exp();
         assert!((ess[0] - 3.0).abs() < 1e-12);
         assert!((ess[1] - (1.0 + e1).powi(2) / (1.0 + e1 * e1)).abs() < 1e-12);
