@@ -189,6 +189,7 @@ enum BenchCommand {
 }
 
 fn main() -> ExitCode {
+    progress::install_ctrl_c();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {

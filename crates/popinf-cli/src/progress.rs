@@ -2,10 +2,26 @@
 //! is a terminal and `--quiet` is not given.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use popinf::sampler::SamplerObserver;
+
+/// Set by the first Ctrl-C: samplers finish the draw in hand and stop,
+/// keeping what they drew.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// First Ctrl-C: stop cleanly (results are written from the draws so far).
+/// Second: quit at once.
+pub fn install_ctrl_c() {
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\npopinf: interrupted again; quitting without writing results");
+            std::process::exit(130);
+        }
+        eprintln!("\npopinf: stopping after the current draws (Ctrl-C again to quit at once)");
+    });
+}
 
 pub struct ProgressBars {
     quiet: bool,
@@ -77,6 +93,10 @@ impl SamplerObserver for ProgressBars {
                 ));
             }
         }
+    }
+
+    fn should_stop(&self) -> bool {
+        STOP.load(Ordering::Relaxed)
     }
 
     fn on_finish(&self) {

@@ -315,3 +315,33 @@ fn bad_inputs_get_clear_errors_and_no_outputs() {
         &["needs measurements"],
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_cleanly_and_keeps_the_draws() {
+    let dir = scratch("sigint");
+    let out = dir.join("out");
+    let run = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/toy/run.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(["fit", run, "--draws", "10000000", "--quiet", "--out", s(&out)])
+        .spawn()
+        .unwrap();
+    // Tuning takes well under a second here; then interrupt mid-sampling.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a clean stop exits 0");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let sampler = &v["methods"]["importance"]["sampler"];
+    assert_eq!(sampler["stopped_early"], true);
+    let draws = sampler["draws"].as_u64().unwrap();
+    assert!(draws > 0 && draws < 10_000_000, "{draws}");
+    let csv = std::fs::read_to_string(out.join("draws.csv")).unwrap();
+    let chains = sampler["chains"].as_u64().unwrap();
+    assert_eq!(csv.lines().count() as u64, 1 + chains * draws);
+}

@@ -36,6 +36,8 @@ pub struct SamplerInfo {
     /// The smallest bulk-ESS over the hyperparameters per second of the
     /// method's wall time: the figure of merit for comparing samplers.
     pub min_ess_bulk_per_s: f64,
+    /// Stopped (e.g. by Ctrl-C) before all draws were made.
+    pub stopped_early: bool,
 }
 
 /// Sampler- and likelihood-specific diagnostics of one method.
@@ -102,6 +104,7 @@ pub fn ensemble_method<L: HyperLikelihood>(
             grad_evals: 0,
             ln_density_evals: Some(run.n_evals),
             min_ess_bulk_per_s: 0.0,
+            stopped_early: run.n_steps < settings.n_steps,
         }),
         diagnostics: Some(MethodDiagnostics {
             acceptance_fraction: Some(run.acceptance_fraction()),
@@ -135,13 +138,14 @@ pub fn nuts_method<M: SampleableModel>(
         params: hyper.iter().map(|p| p.to_string()).zip(summaries).collect(),
         sampler: Some(SamplerInfo {
             name: "nuts".into(),
-            chains: settings.chains,
-            draws: settings.draws as usize,
+            chains: run.trace.n_chains,
+            draws: run.trace.n_draws,
             tune: settings.tune as usize,
             divergences: run.stats.divergences(),
             grad_evals: run.grad_evals,
             ln_density_evals: None,
             min_ess_bulk_per_s: 0.0,
+            stopped_early: run.stopped_early,
         }),
         diagnostics: Some(MethodDiagnostics {
             divergences: Some(run.stats.divergences()),
@@ -179,6 +183,13 @@ pub fn warnings_for(m: &MethodSummary) -> Vec<String> {
                 c.ess_bulk, c.ess_tail
             ));
         }
+    }
+    if let Some(s) = m.sampler.as_ref().filter(|s| s.stopped_early) {
+        w.push(format!(
+            "the run was stopped early: {} draws per chain instead of the planned number; \
+             the results use what was drawn",
+            s.draws
+        ));
     }
     let Some(d) = &m.diagnostics else { return w };
     if let Some(n) = d.divergences.filter(|&n| n > 0) {

@@ -185,7 +185,12 @@ pub fn sample_ensemble(
     let mut ln_u = vec![0.0; half];
     let mut n_evals = nw;
     observer.on_start(1, n_steps as u64);
+    let mut steps_done = 0;
     for step in 0..n_steps {
+        if observer.should_stop() {
+            break;
+        }
+        steps_done += 1;
         order.shuffle(&mut rng);
         for split in 0..2 {
             let (active, other) = if split == 0 {
@@ -220,10 +225,15 @@ pub fn sample_ensemble(
         observer.on_draw(0, step < n_burn, false);
     }
     observer.on_finish();
+    if steps_done <= settings.n_burn {
+        return invalid!(
+            "ensemble: stopped after {steps_done} steps, before the end of burn-in; nothing to keep"
+        );
+    }
     Ok(EnsembleRun {
         dim,
         n_walkers: nw,
-        n_steps,
+        n_steps: steps_done,
         n_burn: settings.n_burn,
         chain,
         ln_prob,

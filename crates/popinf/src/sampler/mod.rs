@@ -19,6 +19,11 @@ pub trait SamplerObserver: Sync {
     /// divergences are expected then and not a verdict on the run).
     fn on_draw(&self, _chain: usize, _tuning: bool, _diverging: bool) {}
     fn on_finish(&self) {}
+    /// Asked before every iteration: true stops the run cleanly, keeping
+    /// the draws made so far (e.g. after Ctrl-C).
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// Reports nothing.

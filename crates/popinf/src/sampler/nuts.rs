@@ -70,6 +70,16 @@ impl NutsDrawStats {
     pub fn max_depth_hits(&self) -> usize {
         self.max_depth_reached.iter().filter(|&&d| d).count()
     }
+
+    fn truncate(&mut self, n: usize) {
+        self.diverging.truncate(n);
+        self.tree_depth.truncate(n);
+        self.max_depth_reached.truncate(n);
+        self.step_size.truncate(n);
+        self.energy.truncate(n);
+        self.acceptance.truncate(n);
+        self.n_steps.truncate(n);
+    }
 }
 
 /// What a NUTS run produced.
@@ -83,6 +93,9 @@ pub struct NutsRun {
     pub tune_divergences: usize,
     /// Gradient evaluations over all chains, tuning included.
     pub grad_evals: u64,
+    /// The run was stopped (e.g. Ctrl-C) before all draws were made; the
+    /// trace holds the draws every chain reached.
+    pub stopped_early: bool,
     pub settings: NutsSettings,
 }
 
@@ -208,11 +221,21 @@ pub fn sample_nuts<M: SampleableModel + ?Sized>(
         .collect();
     observer.on_finish();
     let n_names = model.param_names().len();
-    let mut draws = Vec::with_capacity(settings.chains * settings.draws as usize * n_names);
+    let mut outputs: Vec<ChainOutput> = outputs.into_iter().collect::<Result<_>>()?;
+    // A stopped run keeps the chains that got past tuning, each cut to the
+    // number of draws all of them reached.
+    outputs.retain(|o| !o.stats.diverging.is_empty());
+    let n_kept = outputs.iter().map(|o| o.stats.diverging.len()).min().unwrap_or(0);
+    if n_kept == 0 {
+        return invalid!("NUTS: stopped before any chain finished tuning; nothing to keep");
+    }
+    let n_chains = outputs.len();
+    let mut draws = Vec::with_capacity(n_chains * n_kept * n_names);
     let mut stats = NutsDrawStats::default();
     let mut tune_divergences = 0;
-    for out in outputs {
-        let out = out?;
+    for mut out in outputs {
+        out.draws.truncate(n_kept * n_names);
+        out.stats.truncate(n_kept);
         draws.extend_from_slice(&out.draws);
         tune_divergences += out.tune_divergences;
         stats.diverging.extend(out.stats.diverging);
@@ -226,11 +249,12 @@ pub fn sample_nuts<M: SampleableModel + ?Sized>(
     Ok(NutsRun {
         trace: Trace {
             param_names: model.param_names(),
-            n_chains: settings.chains,
-            n_draws: settings.draws as usize,
+            n_chains,
+            n_draws: n_kept,
             draws,
         },
         stats,
+        stopped_early: n_kept < settings.draws as usize || n_chains < settings.chains,
         tune_divergences,
         grad_evals: grad_evals.load(Ordering::Relaxed),
         settings: settings.clone(),
@@ -291,6 +315,9 @@ fn run_chain<M: SampleableModel + ?Sized>(
     };
     let mut natural = vec![0.0; n_names];
     for _ in 0..settings.tune + settings.draws {
+        if observer.should_stop() {
+            break;
+        }
         let (position, _, stats, progress) = sampler.expanded_draw().map_err(|e| nuts_error(chain, e))?;
         observer.on_draw(chain, progress.tuning, progress.diverging);
         if progress.tuning {
