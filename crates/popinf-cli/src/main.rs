@@ -116,6 +116,10 @@ struct FitArgs {
     /// Output directory.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Continue a killed run from the checkpoint in its output directory
+    /// (finished chains are reused; the draws equal an uninterrupted run's).
+    #[arg(long)]
+    resume: bool,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -254,7 +258,7 @@ fn main() -> ExitCode {
 }
 
 fn fit(args: FitArgs) -> popinf::Result<()> {
-    use popinf::fit::{RunFile, load_data, run_fit, write_outputs};
+    use popinf::fit::{Checkpointing, RunFile, load_checkpoint, load_data, run_fit, write_outputs};
     let file = match &args.run {
         Some(path) => RunFile::load(path)?,
         None => RunFile::default(),
@@ -291,8 +295,25 @@ fn fit(args: FitArgs) -> popinf::Result<()> {
     let data = load_data(&cfg)?;
     let load_s = t_load.elapsed().as_secs_f64();
     let bars = progress::ProgressBars::new(args.quiet);
-    let result = run_fit(&cfg, &data, &bars)?;
+    let finished = if args.resume {
+        load_checkpoint(&cfg)?
+    } else {
+        Vec::new()
+    };
+    if args.resume && !args.quiet {
+        eprintln!(
+            "popinf: resuming with {} finished chain(s) from the checkpoint",
+            finished.len()
+        );
+    }
+    let checkpointing = Checkpointing::new(&cfg, &bars, &finished);
+    let result = run_fit(&cfg, &data, &checkpointing, finished)?;
+    if let Some(e) = checkpointing.take_error() {
+        eprintln!("popinf: warning: could not save a checkpoint: {e}");
+    }
     let written = write_outputs(&cfg, &result)?;
+    // The results are complete: the checkpoint has done its job.
+    let _ = std::fs::remove_file(cfg.out.join(popinf::fit::CHECKPOINT_NAME));
     if !args.quiet {
         let d = &result.summary.data;
         println!(

@@ -345,3 +345,94 @@ fn ctrl_c_stops_cleanly_and_keeps_the_draws() {
     let chains = sampler["chains"].as_u64().unwrap();
     assert_eq!(csv.lines().count() as u64, 1 + chains * draws);
 }
+
+#[cfg(unix)]
+#[test]
+fn killed_run_resumes_to_the_same_draws_bit_for_bit() {
+    let dir = scratch("resume");
+    let (killed_out, fresh_out) = (dir.join("killed"), dir.join("fresh"));
+    let run = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/toy/run.toml");
+    let args = |out: &Path| {
+        vec![
+            "fit".to_string(),
+            run.into(),
+            "--draws".into(),
+            "4000".into(),
+            "--quiet".into(),
+            "--out".into(),
+            s(out).into(),
+        ]
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(args(&killed_out))
+        .spawn()
+        .unwrap();
+    // Wait for the first finished chain to reach the checkpoint, then SIGKILL.
+    let checkpoint = killed_out.join("checkpoint.json");
+    let t0 = std::time::Instant::now();
+    while !checkpoint.exists() {
+        assert!(t0.elapsed().as_secs() < 120, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the run should have been killed before finishing"
+    );
+    assert!(
+        !killed_out.join("draws.csv").exists(),
+        "a killed run writes no results"
+    );
+    let mut resume = args(&killed_out);
+    resume.push("--resume".into());
+    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(&resume)
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    assert!(
+        !checkpoint.exists(),
+        "the checkpoint is removed once results are written"
+    );
+    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(args(&fresh_out))
+        .output()
+        .unwrap();
+    assert!(res.status.success());
+    for file in ["draws.csv", "stats.csv"] {
+        assert!(
+            std::fs::read(killed_out.join(file)).unwrap() == std::fs::read(fresh_out.join(file)).unwrap(),
+            "{file} differs between the resumed and the uninterrupted run"
+        );
+    }
+    // Resuming with other settings is refused, naming the reason.
+    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args([
+            "fit",
+            run,
+            "--draws",
+            "10",
+            "--quiet",
+            "--out",
+            s(&dir.join("none")),
+            "--resume",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(res.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("no checkpoint"));
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(
+        other.join("checkpoint.json"),
+        r#"{"fingerprint": "another run", "chains": []}"#,
+    )
+    .unwrap();
+    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(["fit", run, "--quiet", "--out", s(&other), "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(res.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("belongs to a different run"));
+}

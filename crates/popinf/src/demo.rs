@@ -189,7 +189,14 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
     let (mut importance, trace) = match settings.importance_sampler {
         SamplerChoice::Nuts => {
             observer.on_stage("importance (NUTS)");
-            let (summary, run) = nuts_method(&is_post, &settings.importance_nuts, observer, t0, &HYPER)?;
+            let (summary, run) = nuts_method(
+                &is_post,
+                &settings.importance_nuts,
+                observer,
+                t0,
+                &HYPER,
+                Vec::new(),
+            )?;
             (summary, run.trace)
         }
         SamplerChoice::Ensemble => {
@@ -211,7 +218,7 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
     observer.on_stage("hierarchical (NUTS, latent model)");
     let t0 = Instant::now();
     let latent = LatentGaussianModel::new(&toy.measurements, priors[0], priors[1], settings.parametrisation)?;
-    let (hierarchical, _) = nuts_method(&latent, &settings.hierarchical, observer, t0, &HYPER)?;
+    let (hierarchical, _) = nuts_method(&latent, &settings.hierarchical, observer, t0, &HYPER, Vec::new())?;
     methods.insert("hierarchical".to_string(), hierarchical);
 
     // Exact: the latent values integrated out analytically, quadrature in theta.

@@ -18,7 +18,7 @@ use crate::method::{MethodSummary, ensemble_method, nuts_method, with_ess_rate};
 use crate::population::{Gaussian, PopulationModel};
 use crate::posterior::{Hyperposterior, LogDensity, SampleableModel};
 use crate::prior::Hyperprior;
-use crate::sampler::{EnsembleSettings, NutsDrawStats, NutsSettings, SamplerObserver};
+use crate::sampler::{ChainRecord, EnsembleSettings, NutsDrawStats, NutsSettings, SamplerObserver};
 use crate::trace::Trace;
 
 /// The run file as written: every key optional; defaults fill the gaps.
@@ -452,8 +452,116 @@ pub fn load_data(cfg: &FitConfig) -> Result<LoadedData> {
     }
 }
 
-/// Runs the fit on loaded data.
-pub fn run_fit(cfg: &FitConfig, data: &LoadedData, observer: &dyn SamplerObserver) -> Result<FitResult> {
+/// What an interrupted run left: the chains it finished, and the run it
+/// belonged to (the resolved run file without its output directory).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CheckpointFile {
+    pub fingerprint: String,
+    pub chains: Vec<ChainRecord>,
+}
+
+pub const CHECKPOINT_NAME: &str = "checkpoint.json";
+
+impl FitConfig {
+    /// The run's identity for resuming: everything but the output folder.
+    pub fn fingerprint(&self) -> String {
+        let mut r = self.resolved.clone();
+        r.out = None;
+        toml::to_string(&r).unwrap_or_default()
+    }
+}
+
+/// Forwards to the caller's observer and saves every finished NUTS chain
+/// to `checkpoint.json` in the output directory, so a killed run can
+/// resume (`popinf fit --resume`) without sampling those chains again.
+pub struct Checkpointing<'a> {
+    inner: &'a dyn SamplerObserver,
+    path: PathBuf,
+    fingerprint: String,
+    saved: std::sync::Mutex<Vec<ChainRecord>>,
+    error: std::sync::Mutex<Option<Error>>,
+}
+
+impl<'a> Checkpointing<'a> {
+    pub fn new(cfg: &FitConfig, inner: &'a dyn SamplerObserver, already: &[ChainRecord]) -> Self {
+        Self {
+            inner,
+            path: cfg.out.join(CHECKPOINT_NAME),
+            fingerprint: cfg.fingerprint(),
+            saved: std::sync::Mutex::new(already.to_vec()),
+            error: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The first error met while writing a checkpoint, if any.
+    pub fn take_error(&self) -> Option<Error> {
+        self.error.lock().expect("checkpoint lock").take()
+    }
+}
+
+impl SamplerObserver for Checkpointing<'_> {
+    fn on_stage(&self, label: &str) {
+        self.inner.on_stage(label)
+    }
+    fn on_start(&self, chains: usize, iterations: u64) {
+        self.inner.on_start(chains, iterations)
+    }
+    fn on_draw(&self, chain: usize, tuning: bool, diverging: bool) {
+        self.inner.on_draw(chain, tuning, diverging)
+    }
+    fn on_finish(&self) {
+        self.inner.on_finish()
+    }
+    fn should_stop(&self) -> bool {
+        self.inner.should_stop()
+    }
+    fn on_chain_done(&self, record: &ChainRecord) {
+        let mut saved = self.saved.lock().expect("checkpoint lock");
+        saved.push(record.clone());
+        let file = CheckpointFile {
+            fingerprint: self.fingerprint.clone(),
+            chains: saved.clone(),
+        };
+        let json = serde_json::to_vec(&file).expect("plain numbers serialise");
+        if let Err(e) = crate::io::write_atomically(&self.path, &json) {
+            self.error.lock().expect("checkpoint lock").get_or_insert(e);
+        }
+    }
+}
+
+/// The chains an interrupted run saved in `cfg.out`; an error if there is
+/// no checkpoint or it belongs to a different run.
+pub fn load_checkpoint(cfg: &FitConfig) -> Result<Vec<ChainRecord>> {
+    let path = cfg.out.join(CHECKPOINT_NAME);
+    let text = std::fs::read(&path).map_err(|_| {
+        Error::Invalid(format!(
+            "--resume: no checkpoint at {}; run without --resume to start afresh",
+            path.display()
+        ))
+    })?;
+    let file: CheckpointFile = serde_json::from_slice(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: unreadable checkpoint ({e}); delete it to start afresh",
+            path.display()
+        ))
+    })?;
+    if file.fingerprint != cfg.fingerprint() {
+        return invalid!(
+            "{}: the checkpoint belongs to a different run (data, model, priors or sampler settings \
+             changed); delete it or run without --resume",
+            path.display()
+        );
+    }
+    Ok(file.chains)
+}
+
+/// Runs the fit on loaded data, reusing `finished` chains of an earlier run.
+pub fn run_fit(
+    cfg: &FitConfig,
+    data: &LoadedData,
+    observer: &dyn SamplerObserver,
+    finished: Vec<ChainRecord>,
+) -> Result<FitResult> {
     let started = Instant::now();
     let file = match &cfg.data {
         DataSource::Samples(p) | DataSource::Measurements(p) => p.display().to_string(),
@@ -494,7 +602,7 @@ pub fn run_fit(cfg: &FitConfig, data: &LoadedData, observer: &dyn SamplerObserve
                 n_samples_total: Some(catalog.total_samples()),
             };
             let (mut m, trace, stats, lp) =
-                sample_posterior(&post, cfg, &nuts, &ensemble, observer, started, &names)?;
+                sample_posterior(&post, cfg, &nuts, &ensemble, observer, started, &names, finished)?;
             if cfg.likelihood == "importance" {
                 let draws = spread_draws(&trace, 20);
                 if let Some(d) = m.diagnostics.as_mut() {
@@ -511,7 +619,7 @@ pub fn run_fit(cfg: &FitConfig, data: &LoadedData, observer: &dyn SamplerObserve
                     model.dim()
                 );
             }
-            let (m, run) = nuts_method(&model, &nuts, observer, started, &names)?;
+            let (m, run) = nuts_method(&model, &nuts, observer, started, &names, finished)?;
             let info = FitDataInfo {
                 file,
                 n_obj: meas.n_obj(),
@@ -535,6 +643,7 @@ pub fn run_fit(cfg: &FitConfig, data: &LoadedData, observer: &dyn SamplerObserve
 
 type Sampled = (MethodSummary, Trace, Option<NutsDrawStats>, Option<Vec<f64>>);
 
+#[allow(clippy::too_many_arguments)]
 fn sample_posterior<L: crate::likelihood::HyperLikelihood>(
     post: &Hyperposterior<L>,
     cfg: &FitConfig,
@@ -543,9 +652,10 @@ fn sample_posterior<L: crate::likelihood::HyperLikelihood>(
     observer: &dyn SamplerObserver,
     started: Instant,
     names: &[&str],
+    finished: Vec<ChainRecord>,
 ) -> Result<Sampled> {
     if cfg.sampler == "nuts" {
-        let (m, run) = nuts_method(post, nuts, observer, started, names)?;
+        let (m, run) = nuts_method(post, nuts, observer, started, names, finished)?;
         Ok((m, run.trace, Some(run.stats), None))
     } else {
         let start = post.initial_point();

@@ -11,7 +11,8 @@ use crate::error::Result;
 use crate::likelihood::{HyperLikelihood, ReliabilityReport};
 use crate::posterior::{Hyperposterior, SampleableModel};
 use crate::sampler::{
-    EnsembleRun, EnsembleSettings, NutsRun, NutsSettings, SamplerObserver, sample_ensemble, sample_nuts,
+    ChainRecord, EnsembleRun, EnsembleSettings, NutsRun, NutsSettings, SamplerObserver, sample_ensemble,
+    sample_nuts_resuming,
 };
 use crate::stats::ParamSummary;
 use crate::trace::Trace;
@@ -129,8 +130,9 @@ pub fn nuts_method<M: SampleableModel>(
     observer: &dyn SamplerObserver,
     started: Instant,
     hyper: &[&str],
+    finished: Vec<ChainRecord>,
 ) -> Result<(MethodSummary, NutsRun)> {
-    let run = sample_nuts(model, settings, observer)?;
+    let run = sample_nuts_resuming(model, settings, observer, finished)?;
     let summaries = run.trace.summaries_of(hyper)?;
     let n = run.stats.acceptance.len().max(1) as f64;
     let summary = MethodSummary {

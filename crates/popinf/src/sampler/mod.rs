@@ -6,7 +6,7 @@ pub mod ensemble;
 pub mod nuts;
 
 pub use ensemble::{EnsembleRun, EnsembleSettings, sample_ensemble};
-pub use nuts::{NutsDrawStats, NutsRun, NutsSettings, sample_nuts};
+pub use nuts::{ChainRecord, NutsDrawStats, NutsRun, NutsSettings, sample_nuts, sample_nuts_resuming};
 
 /// Watches a sampler run (a progress bar, a log); called from the chains'
 /// threads, so it must be `Sync`. The numerical code never knows who listens.
@@ -19,6 +19,8 @@ pub trait SamplerObserver: Sync {
     /// divergences are expected then and not a verdict on the run).
     fn on_draw(&self, _chain: usize, _tuning: bool, _diverging: bool) {}
     fn on_finish(&self) {}
+    /// A NUTS chain finished all its draws (a checkpoint can keep it).
+    fn on_chain_done(&self, _record: &ChainRecord) {}
     /// Asked before every iteration: true stops the run cleanly, keeping
     /// the draws made so far (e.g. after Ctrl-C).
     fn should_stop(&self) -> bool {

@@ -50,7 +50,7 @@ impl Default for NutsSettings {
 }
 
 /// Per-draw sampler statistics after tuning, `[chain * draws + draw]`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NutsDrawStats {
     pub diverging: Vec<bool>,
     pub tree_depth: Vec<u64>,
@@ -155,10 +155,16 @@ impl<M: SampleableModel + ?Sized> CpuLogpFunc for NutsAdapter<'_, M> {
     }
 }
 
-struct ChainOutput {
-    draws: Vec<f64>,
-    stats: NutsDrawStats,
-    tune_divergences: usize,
+/// Everything one chain produced: enough to rebuild the run without
+/// sampling the chain again (what a checkpoint stores).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ChainRecord {
+    pub chain: usize,
+    /// Kept draws in natural units, draw-major.
+    pub draws: Vec<f64>,
+    pub stats: NutsDrawStats,
+    pub tune_divergences: usize,
+    pub grad_evals: u64,
 }
 
 fn nuts_error(chain: usize, e: impl std::fmt::Display) -> Error {
@@ -199,6 +205,20 @@ pub fn sample_nuts<M: SampleableModel + ?Sized>(
     settings: &NutsSettings,
     observer: &dyn SamplerObserver,
 ) -> Result<NutsRun> {
+    sample_nuts_resuming(model, settings, observer, Vec::new())
+}
+
+/// As [`sample_nuts`], reusing chains finished by an earlier, interrupted
+/// run with the same model and settings. Each chain is deterministic given
+/// the seed and its index, so the result is the uninterrupted run's, bit
+/// for bit. (nuts-rs cannot save a chain mid-way, so a checkpoint holds
+/// whole chains.)
+pub fn sample_nuts_resuming<M: SampleableModel + ?Sized>(
+    model: &M,
+    settings: &NutsSettings,
+    observer: &dyn SamplerObserver,
+    finished: Vec<ChainRecord>,
+) -> Result<NutsRun> {
     validate(settings)?;
     let dim = model.dim();
     let init = model.initial_point();
@@ -213,15 +233,35 @@ pub fn sample_nuts<M: SampleableModel + ?Sized>(
             if dim > 6 { ", ..." } else { "" }
         );
     }
+    let n_names = model.param_names().len();
+    for r in &finished {
+        if r.chain >= settings.chains || r.draws.len() != settings.draws as usize * n_names {
+            return invalid!(
+                "NUTS: a saved chain ({}, {} values) does not fit this run ({} chains x {} draws x {n_names}); \
+                 start afresh without resuming",
+                r.chain,
+                r.draws.len(),
+                settings.chains,
+                settings.draws
+            );
+        }
+    }
     observer.on_start(settings.chains, settings.tune + settings.draws);
-    let grad_evals = AtomicU64::new(0);
-    let outputs: Vec<Result<ChainOutput>> = (0..settings.chains)
+    let outputs: Vec<Result<ChainRecord>> = (0..settings.chains)
         .into_par_iter()
-        .map(|chain| run_chain(model, settings, chain, &init, &grad_evals, observer))
+        .map(|chain| match finished.iter().find(|r| r.chain == chain) {
+            Some(r) => Ok(r.clone()),
+            None => {
+                let record = run_chain(model, settings, chain, &init, observer)?;
+                if record.stats.diverging.len() == settings.draws as usize {
+                    observer.on_chain_done(&record);
+                }
+                Ok(record)
+            }
+        })
         .collect();
     observer.on_finish();
-    let n_names = model.param_names().len();
-    let mut outputs: Vec<ChainOutput> = outputs.into_iter().collect::<Result<_>>()?;
+    let mut outputs: Vec<ChainRecord> = outputs.into_iter().collect::<Result<_>>()?;
     // A stopped run keeps the chains that got past tuning, each cut to the
     // number of draws all of them reached.
     outputs.retain(|o| !o.stats.diverging.is_empty());
@@ -233,7 +273,9 @@ pub fn sample_nuts<M: SampleableModel + ?Sized>(
     let mut draws = Vec::with_capacity(n_chains * n_kept * n_names);
     let mut stats = NutsDrawStats::default();
     let mut tune_divergences = 0;
+    let mut grad_evals = 0;
     for mut out in outputs {
+        grad_evals += out.grad_evals;
         out.draws.truncate(n_kept * n_names);
         out.stats.truncate(n_kept);
         draws.extend_from_slice(&out.draws);
@@ -256,7 +298,7 @@ pub fn sample_nuts<M: SampleableModel + ?Sized>(
         stats,
         stopped_early: n_kept < settings.draws as usize || n_chains < settings.chains,
         tune_divergences,
-        grad_evals: grad_evals.load(Ordering::Relaxed),
+        grad_evals,
         settings: settings.clone(),
     })
 }
@@ -266,9 +308,9 @@ fn run_chain<M: SampleableModel + ?Sized>(
     settings: &NutsSettings,
     chain: usize,
     init: &[f64],
-    grad_evals: &AtomicU64,
     observer: &dyn SamplerObserver,
-) -> Result<ChainOutput> {
+) -> Result<ChainRecord> {
+    let grad_evals = AtomicU64::new(0);
     let dim = init.len();
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(derive_seed(settings.seed, 1000 + chain as u64));
     // Jitter the start; redraw where the density is not finite.
@@ -300,7 +342,7 @@ fn run_chain<M: SampleableModel + ?Sized>(
     let adapter = NutsAdapter {
         model,
         dim,
-        grad_evals,
+        grad_evals: &grad_evals,
     };
     let mut sampler = nuts
         .new_chain(chain as u64, CpuMath::new(adapter), &mut rng)
@@ -308,10 +350,12 @@ fn run_chain<M: SampleableModel + ?Sized>(
     sampler.set_position(&start).map_err(|e| nuts_error(chain, e))?;
     let n_names = model.param_names().len();
     let draws_per_chain = settings.draws as usize;
-    let mut out = ChainOutput {
+    let mut out = ChainRecord {
+        chain,
         draws: Vec::with_capacity(draws_per_chain * n_names),
         stats: NutsDrawStats::default(),
         tune_divergences: 0,
+        grad_evals: 0,
     };
     let mut natural = vec![0.0; n_names];
     for _ in 0..settings.tune + settings.draws {
@@ -335,5 +379,7 @@ fn run_chain<M: SampleableModel + ?Sized>(
         s.acceptance.push(stats.adapt.step_size.mean_tree_accept);
         s.n_steps.push(progress.num_steps);
     }
+    drop(sampler);
+    out.grad_evals = grad_evals.load(Ordering::Relaxed);
     Ok(out)
 }
