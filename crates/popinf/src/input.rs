@@ -73,6 +73,22 @@ pub fn read_samples(path: &Path, interim: &InterimPriorSpec) -> Result<SampleCat
             (dim, values, offsets, None)
         }
         "npz" => read_samples_npz(path)?,
+        #[cfg(feature = "fits")]
+        "fits" | "fit" | "fz" => read_samples_fits(path)?,
+        #[cfg(feature = "hdf5")]
+        "h5" | "hdf5" | "he5" => read_samples_hdf5(path)?,
+        #[cfg(not(feature = "fits"))]
+        "fits" | "fit" | "fz" => {
+            return invalid!(
+                "{shown}: FITS support is not built in; rebuild with --features fits (needs libcfitsio-dev)"
+            );
+        }
+        #[cfg(not(feature = "hdf5"))]
+        "h5" | "hdf5" | "he5" => {
+            return invalid!(
+                "{shown}: HDF5 support is not built in; rebuild with --features hdf5 (needs libhdf5-dev)"
+            );
+        }
         other => {
             return invalid!("{shown}: unknown sample format '.{other}' (use .csv, .npy or .npz)");
         }
@@ -377,8 +393,20 @@ fn read_samples_npz(path: &Path) -> Result<Columns> {
     };
     let counts = read_counts(&mut npz, &shown)?;
     let ln_prior = npz_array(&mut npz, &shown, "ln_prior")?.map(into_c_order);
+    assemble(&shown, samples, counts, ln_prior)
+}
+
+/// The catalog's flat storage from a `samples` array (objects x samples
+/// [x dims], or flat with per-object `counts`) and an optional `ln_prior`;
+/// shared by the .npz and HDF5 readers, which hold the same arrays.
+fn assemble(
+    shown: &str,
+    samples: ArrayD<f64>,
+    counts: Option<Vec<usize>>,
+    ln_prior: Option<Vec<f64>>,
+) -> Result<Columns> {
     let (dim, values, offsets) = match counts {
-        None => rectangular(&shown, samples)?,
+        None => rectangular(shown, samples)?,
         Some(counts) => {
             // Ragged: samples flat, (total,) or (total, dims).
             let shape = samples.shape().to_vec();
@@ -420,6 +448,17 @@ fn read_samples_npz(path: &Path) -> Result<Columns> {
     Ok((dim, values, offsets, ln_prior))
 }
 
+/// Non-negative per-object sample counts.
+fn checked_counts(shown: &str, counts: &[i64]) -> Result<Vec<usize>> {
+    counts
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            usize::try_from(c).map_err(|_| Error::Invalid(format!("{shown}: counts[{i}] = {c} is negative")))
+        })
+        .collect()
+}
+
 fn read_counts(npz: &mut NpzReader<File>, shown: &str) -> Result<Option<Vec<usize>>> {
     let names = npz.names().map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
     if !names.iter().any(|n| n == "counts" || n == "counts.npy") {
@@ -433,14 +472,7 @@ fn read_counts(npz: &mut NpzReader<File>, shown: &str) -> Result<Option<Vec<usiz
             Err(e) => return invalid!("{shown}: 'counts' must be an integer array: {e}"),
         },
     };
-    counts
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| {
-            usize::try_from(c).map_err(|_| Error::Invalid(format!("{shown}: counts[{i}] = {c} is negative")))
-        })
-        .collect::<Result<Vec<_>>>()
-        .map(Some)
+    checked_counts(shown, &counts).map(Some)
 }
 
 /// Reads measurements: CSV with columns `x,sigma` (header required), or an
@@ -499,4 +531,123 @@ pub fn read_measurements(path: &Path) -> Result<Measurements> {
         other => return invalid!("{shown}: unknown measurements format '.{other}' (use .csv or .npy)"),
     };
     Measurements::new(x, sigma).map_err(|e| Error::Invalid(format!("{shown}: {e}")))
+}
+
+/// FITS: the first binary table (or the HDU named SAMPLES) holds either a
+/// vector column `samples` (one row per object, a fixed number of samples)
+/// with an optional vector column `ln_prior`, or the long form: scalar
+/// columns `object` (integer), `value` and optional `ln_prior`, ragged.
+#[cfg(feature = "fits")]
+fn read_samples_fits(path: &Path) -> Result<Columns> {
+    use fitsio::hdu::HduInfo;
+    let shown = path.display().to_string();
+    open(path)?;
+    let fits_err = |e: fitsio::errors::Error| Error::Invalid(format!("{shown}: {e}"));
+    let mut f = fitsio::FitsFile::open(path).map_err(fits_err)?;
+    let hdu = match f.hdu("SAMPLES") {
+        Ok(h) => h,
+        Err(_) => f.hdu(1).map_err(|_| {
+            Error::Invalid(format!(
+                "{shown}: no binary table HDU (expected HDU 1 or one named SAMPLES)"
+            ))
+        })?,
+    };
+    let HduInfo::TableInfo {
+        column_descriptions,
+        num_rows,
+        ..
+    } = &hdu.info
+    else {
+        return invalid!("{shown}: the samples HDU is not a binary table");
+    };
+    let column = |name: &str| {
+        column_descriptions
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
+    };
+    let n_rows = *num_rows;
+    if n_rows == 0 {
+        return invalid!("{shown}: the samples table has no rows");
+    }
+    if let Some(col) = column("samples") {
+        let name = col.name.clone();
+        let repeat = col.data_type.repeat.max(1);
+        let values: Vec<f64> = hdu.read_col(&mut f, &name).map_err(fits_err)?;
+        let ln_prior = match column("ln_prior") {
+            Some(c) => Some(hdu.read_col::<f64>(&mut f, &c.name.clone()).map_err(fits_err)?),
+            None => None,
+        };
+        let offsets = (0..=n_rows).map(|i| i * repeat).collect();
+        return Ok((1, values, offsets, ln_prior));
+    }
+    let (Some(obj_col), Some(val_col)) = (column("object"), column("value")) else {
+        return invalid!(
+            "{shown}: the table needs a vector column 'samples', or columns 'object' and 'value'"
+        );
+    };
+    let (obj_name, val_name) = (obj_col.name.clone(), val_col.name.clone());
+    let objects: Vec<i64> = hdu.read_col(&mut f, &obj_name).map_err(fits_err)?;
+    let values: Vec<f64> = hdu.read_col(&mut f, &val_name).map_err(fits_err)?;
+    let ln_prior: Option<Vec<f64>> = match column("ln_prior") {
+        Some(c) => Some(hdu.read_col(&mut f, &c.name.clone()).map_err(fits_err)?),
+        None => None,
+    };
+    // Group rows by object id, in order of first appearance.
+    let mut index: HashMap<i64, usize> = HashMap::new();
+    let mut rows: Vec<Vec<usize>> = Vec::new();
+    for (r, id) in objects.iter().enumerate() {
+        let next = index.len();
+        let i = *index.entry(*id).or_insert(next);
+        if i == rows.len() {
+            rows.push(Vec::new());
+        }
+        rows[i].push(r);
+    }
+    let mut out_values = Vec::with_capacity(values.len());
+    let mut out_prior = ln_prior.as_ref().map(|_| Vec::with_capacity(values.len()));
+    let mut offsets = vec![0];
+    for r in rows {
+        for &k in &r {
+            out_values.push(values[k]);
+            if let (Some(o), Some(lp)) = (out_prior.as_mut(), ln_prior.as_ref()) {
+                o.push(lp[k]);
+            }
+        }
+        offsets.push(out_values.len());
+    }
+    Ok((1, out_values, offsets, out_prior))
+}
+
+/// HDF5: datasets `samples` (objects x samples [x dims], or flat with an
+/// integer dataset `counts`) and optional `ln_prior`, as in .npz; float32
+/// is converted on reading.
+#[cfg(feature = "hdf5")]
+fn read_samples_hdf5(path: &Path) -> Result<Columns> {
+    let shown = path.display().to_string();
+    open(path)?;
+    let h5_err = |e: hdf5_metno::Error| Error::Invalid(format!("{shown}: {e}"));
+    let file = hdf5_metno::File::open(path).map_err(h5_err)?;
+    let Ok(ds) = file.dataset("samples") else {
+        return invalid!("{shown}: no dataset named 'samples' (optional: 'ln_prior', 'counts')");
+    };
+    let shape = ds.shape();
+    let dtype = ds.dtype().map_err(h5_err)?;
+    if !matches!(
+        dtype.to_descriptor(),
+        Ok(hdf5_metno::types::TypeDescriptor::Float(_))
+    ) {
+        return invalid!("{shown}: dataset 'samples' is not floating point; store float64 or float32");
+    }
+    let data: Vec<f64> = ds.read_raw().map_err(h5_err)?;
+    let samples = ArrayD::from_shape_vec(IxDyn(&shape), data)
+        .map_err(|e| Error::Invalid(format!("{shown}: dataset 'samples': {e}")))?;
+    let counts = match file.dataset("counts") {
+        Ok(c) => Some(checked_counts(&shown, &c.read_raw::<i64>().map_err(h5_err)?)?),
+        Err(_) => None,
+    };
+    let ln_prior = match file.dataset("ln_prior") {
+        Ok(lp) => Some(lp.read_raw::<f64>().map_err(h5_err)?),
+        Err(_) => None,
+    };
+    assemble(&shown, samples, counts, ln_prior)
 }
