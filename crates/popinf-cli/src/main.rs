@@ -120,6 +120,10 @@ struct FitArgs {
     /// (finished chains are reused; the draws equal an uninterrupted run's).
     #[arg(long)]
     resume: bool,
+    /// Seconds between checkpoints of the ensemble sampler's state (NUTS
+    /// saves each chain as it finishes).
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    checkpoint_every: f64,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -258,7 +262,9 @@ fn main() -> ExitCode {
 }
 
 fn fit(args: FitArgs) -> popinf::Result<()> {
-    use popinf::fit::{Checkpointing, RunFile, load_checkpoint, load_data, run_fit, write_outputs};
+    use popinf::fit::{
+        CheckpointFile, Checkpointing, RunFile, load_checkpoint, load_data, run_fit, write_outputs,
+    };
     let file = match &args.run {
         Some(path) => RunFile::load(path)?,
         None => RunFile::default(),
@@ -295,25 +301,26 @@ fn fit(args: FitArgs) -> popinf::Result<()> {
     let data = load_data(&cfg)?;
     let load_s = t_load.elapsed().as_secs_f64();
     let bars = progress::ProgressBars::new(args.quiet);
-    let finished = if args.resume {
+    let resume = if args.resume {
         load_checkpoint(&cfg)?
     } else {
-        Vec::new()
+        CheckpointFile::default()
     };
     if args.resume && !args.quiet {
-        eprintln!(
-            "popinf: resuming with {} finished chain(s) from the checkpoint",
-            finished.len()
-        );
+        match &resume.ensemble {
+            Some(state) => eprintln!("popinf: resuming the ensemble at step {}", state.step),
+            None => eprintln!("popinf: resuming with {} finished chain(s)", resume.chains.len()),
+        }
     }
-    let checkpointing = Checkpointing::new(&cfg, &bars, &finished);
-    let result = run_fit(&cfg, &data, &checkpointing, finished)?;
+    let checkpointing = Checkpointing::new(&cfg, &bars, &resume.chains, args.checkpoint_every);
+    let result = run_fit(&cfg, &data, &checkpointing, resume)?;
     if let Some(e) = checkpointing.take_error() {
         eprintln!("popinf: warning: could not save a checkpoint: {e}");
     }
     let written = write_outputs(&cfg, &result)?;
     // The results are complete: the checkpoint has done its job.
     let _ = std::fs::remove_file(cfg.out.join(popinf::fit::CHECKPOINT_NAME));
+    let _ = std::fs::remove_file(cfg.out.join(popinf::fit::CHECKPOINT_BIN_NAME));
     if !args.quiet {
         let d = &result.summary.data;
         println!(

@@ -436,3 +436,66 @@ fn killed_run_resumes_to_the_same_draws_bit_for_bit() {
     assert_eq!(res.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&res.stderr).contains("belongs to a different run"));
 }
+
+#[cfg(unix)]
+#[test]
+fn killed_ensemble_run_resumes_exactly_from_its_periodic_checkpoint() {
+    let dir = scratch("resume-ensemble");
+    let (killed_out, fresh_out) = (dir.join("killed"), dir.join("fresh"));
+    let run = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/toy/run.toml");
+    let args = |out: &Path| {
+        [
+            "fit",
+            run,
+            "--sampler",
+            "ensemble",
+            "--tune",
+            "300",
+            "--draws",
+            "3000",
+            "--quiet",
+            "--out",
+            s(out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mut first = args(&killed_out);
+    first.extend(["--checkpoint-every".into(), "0.2".into()]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(&first)
+        .spawn()
+        .unwrap();
+    let checkpoint = killed_out.join("checkpoint.json");
+    let t0 = std::time::Instant::now();
+    while !checkpoint.exists() {
+        assert!(t0.elapsed().as_secs() < 120, "no checkpoint appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap(); // SIGKILL, mid-run
+    assert!(!child.wait().unwrap().success());
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let step = saved["ensemble"]["step"].as_u64().unwrap();
+    assert!(step > 0 && step < 3300, "checkpoint at step {step}");
+    let mut resume = args(&killed_out);
+    resume.push("--resume".into());
+    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(&resume)
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(args(&fresh_out))
+        .output()
+        .unwrap();
+    assert!(res.status.success());
+    for file in ["draws.csv", "stats.csv"] {
+        assert!(
+            std::fs::read(killed_out.join(file)).unwrap() == std::fs::read(fresh_out.join(file)).unwrap(),
+            "{file} differs between the resumed and the uninterrupted run"
+        );
+    }
+    assert!(!checkpoint.exists() && !killed_out.join("checkpoint.bin").exists());
+}

@@ -168,7 +168,7 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
     let start = data_start(&naive_post, &median_values);
     methods.insert(
         "naive".to_string(),
-        ensemble_method(&naive_post, &start, &settings.naive, observer, t0)?.0,
+        ensemble_method(&naive_post, &start, &settings.naive, observer, t0, None)?.0,
     );
 
     // Importance-sampled hyper-likelihood over every posterior sample.
@@ -202,8 +202,14 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
         SamplerChoice::Ensemble => {
             observer.on_stage("importance (ensemble)");
             let start = data_start(&is_post, &median_values);
-            let (summary, trace, _) =
-                ensemble_method(&is_post, &start, &settings.importance_ensemble, observer, t0)?;
+            let (summary, trace, _) = ensemble_method(
+                &is_post,
+                &start,
+                &settings.importance_ensemble,
+                observer,
+                t0,
+                None,
+            )?;
             (summary, trace)
         }
     };

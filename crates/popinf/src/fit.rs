@@ -18,7 +18,9 @@ use crate::method::{MethodSummary, ensemble_method, nuts_method, with_ess_rate};
 use crate::population::{Gaussian, PopulationModel};
 use crate::posterior::{Hyperposterior, LogDensity, SampleableModel};
 use crate::prior::Hyperprior;
-use crate::sampler::{ChainRecord, EnsembleSettings, NutsDrawStats, NutsSettings, SamplerObserver};
+use crate::sampler::{
+    ChainRecord, EnsembleSettings, EnsembleState, NutsDrawStats, NutsSettings, SamplerObserver,
+};
 use crate::trace::Trace;
 
 /// The run file as written: every key optional; defaults fill the gaps.
@@ -454,13 +456,32 @@ pub fn load_data(cfg: &FitConfig) -> Result<LoadedData> {
 
 /// What an interrupted run left: the chains it finished, and the run it
 /// belonged to (the resolved run file without its output directory).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct CheckpointFile {
     pub fingerprint: String,
+    /// NUTS: the chains finished so far (nuts-rs cannot save a chain
+    /// mid-way, so NUTS checkpoints whole chains).
     pub chains: Vec<ChainRecord>,
+    /// Ensemble: its exact state after the last checkpointed step.
+    #[serde(default)]
+    pub ensemble: Option<EnsembleState>,
 }
 
 pub const CHECKPOINT_NAME: &str = "checkpoint.json";
+/// The ensemble's step history, raw little-endian f64: positions, then
+/// ln posteriors.
+pub const CHECKPOINT_BIN_NAME: &str = "checkpoint.bin";
+
+fn f64s_to_bytes(values: &[f64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn bytes_to_f64s(bytes: &[u8]) -> Vec<f64> {
+    bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect()
+}
 
 impl FitConfig {
     /// The run's identity for resuming: everything but the output folder.
@@ -480,16 +501,33 @@ pub struct Checkpointing<'a> {
     fingerprint: String,
     saved: std::sync::Mutex<Vec<ChainRecord>>,
     error: std::sync::Mutex<Option<Error>>,
+    /// Ensemble: seconds between saves of its state, and the last save.
+    every: std::time::Duration,
+    last: std::sync::Mutex<Instant>,
 }
 
 impl<'a> Checkpointing<'a> {
-    pub fn new(cfg: &FitConfig, inner: &'a dyn SamplerObserver, already: &[ChainRecord]) -> Self {
+    pub fn new(
+        cfg: &FitConfig,
+        inner: &'a dyn SamplerObserver,
+        already: &[ChainRecord],
+        every_secs: f64,
+    ) -> Self {
         Self {
             inner,
             path: cfg.out.join(CHECKPOINT_NAME),
             fingerprint: cfg.fingerprint(),
             saved: std::sync::Mutex::new(already.to_vec()),
             error: std::sync::Mutex::new(None),
+            every: std::time::Duration::from_secs_f64(every_secs.max(0.0)),
+            last: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    fn write(&self, file: &CheckpointFile) {
+        let json = serde_json::to_vec(file).expect("plain numbers serialise");
+        if let Err(e) = crate::io::write_atomically(&self.path, &json) {
+            self.error.lock().expect("checkpoint lock").get_or_insert(e);
         }
     }
 
@@ -518,20 +556,37 @@ impl SamplerObserver for Checkpointing<'_> {
     fn on_chain_done(&self, record: &ChainRecord) {
         let mut saved = self.saved.lock().expect("checkpoint lock");
         saved.push(record.clone());
-        let file = CheckpointFile {
+        self.write(&CheckpointFile {
             fingerprint: self.fingerprint.clone(),
             chains: saved.clone(),
-        };
-        let json = serde_json::to_vec(&file).expect("plain numbers serialise");
-        if let Err(e) = crate::io::write_atomically(&self.path, &json) {
+            ensemble: None,
+        });
+    }
+    fn checkpoint_due(&self) -> bool {
+        self.last.lock().expect("checkpoint lock").elapsed() >= self.every
+    }
+    fn on_ensemble_state(&self, state: &EnsembleState) {
+        *self.last.lock().expect("checkpoint lock") = Instant::now();
+        // The history first, then the JSON that says how much of it counts:
+        // a crash between the two leaves the previous, consistent pair.
+        let mut bytes = f64s_to_bytes(&state.chain);
+        bytes.extend(f64s_to_bytes(&state.ln_prob));
+        let bin = self.path.with_file_name(CHECKPOINT_BIN_NAME);
+        if let Err(e) = crate::io::write_atomically(&bin, &bytes) {
             self.error.lock().expect("checkpoint lock").get_or_insert(e);
+            return;
         }
+        self.write(&CheckpointFile {
+            fingerprint: self.fingerprint.clone(),
+            chains: Vec::new(),
+            ensemble: Some(state.clone()),
+        });
     }
 }
 
-/// The chains an interrupted run saved in `cfg.out`; an error if there is
-/// no checkpoint or it belongs to a different run.
-pub fn load_checkpoint(cfg: &FitConfig) -> Result<Vec<ChainRecord>> {
+/// What an interrupted run saved in `cfg.out`; an error if there is no
+/// checkpoint or it belongs to a different run.
+pub fn load_checkpoint(cfg: &FitConfig) -> Result<CheckpointFile> {
     let path = cfg.out.join(CHECKPOINT_NAME);
     let text = std::fs::read(&path).map_err(|_| {
         Error::Invalid(format!(
@@ -552,16 +607,41 @@ pub fn load_checkpoint(cfg: &FitConfig) -> Result<Vec<ChainRecord>> {
             path.display()
         );
     }
-    Ok(file.chains)
+    let mut file = file;
+    if let Some(state) = file.ensemble.as_mut() {
+        let bin = path.with_file_name(CHECKPOINT_BIN_NAME);
+        let bytes = std::fs::read(&bin).map_err(|source| Error::Io {
+            path: bin.clone(),
+            source,
+        })?;
+        let values = bytes_to_f64s(&bytes);
+        let n_chain = state.step * state.pos.len();
+        let n_lp = state.step * state.lp.len();
+        if values.len() < n_chain + n_lp {
+            return invalid!(
+                "{}: shorter than the checkpoint says; delete both checkpoint files to start afresh",
+                bin.display()
+            );
+        }
+        state.chain = values[..n_chain].to_vec();
+        state.ln_prob = values[n_chain..n_chain + n_lp].to_vec();
+    }
+    Ok(file)
 }
 
-/// Runs the fit on loaded data, reusing `finished` chains of an earlier run.
+/// Runs the fit on loaded data, continuing from `resume` (the checkpoint of
+/// an interrupted run of the same configuration) when given.
 pub fn run_fit(
     cfg: &FitConfig,
     data: &LoadedData,
     observer: &dyn SamplerObserver,
-    finished: Vec<ChainRecord>,
+    resume: CheckpointFile,
 ) -> Result<FitResult> {
+    let CheckpointFile {
+        chains: finished,
+        ensemble: ensemble_state,
+        ..
+    } = resume;
     let started = Instant::now();
     let file = match &cfg.data {
         DataSource::Samples(p) | DataSource::Measurements(p) => p.display().to_string(),
@@ -601,8 +681,17 @@ pub fn run_fit(
                 n_obj: catalog.n_obj(),
                 n_samples_total: Some(catalog.total_samples()),
             };
-            let (mut m, trace, stats, lp) =
-                sample_posterior(&post, cfg, &nuts, &ensemble, observer, started, &names, finished)?;
+            let (mut m, trace, stats, lp) = sample_posterior(
+                &post,
+                cfg,
+                &nuts,
+                &ensemble,
+                observer,
+                started,
+                &names,
+                finished,
+                ensemble_state,
+            )?;
             if cfg.likelihood == "importance" {
                 let draws = spread_draws(&trace, 20);
                 if let Some(d) = m.diagnostics.as_mut() {
@@ -653,13 +742,14 @@ fn sample_posterior<L: crate::likelihood::HyperLikelihood>(
     started: Instant,
     names: &[&str],
     finished: Vec<ChainRecord>,
+    ensemble_state: Option<EnsembleState>,
 ) -> Result<Sampled> {
     if cfg.sampler == "nuts" {
         let (m, run) = nuts_method(post, nuts, observer, started, names, finished)?;
         Ok((m, run.trace, Some(run.stats), None))
     } else {
         let start = post.initial_point();
-        let (m, trace, ln_prob) = ensemble_method(post, &start, ensemble, observer, started)?;
+        let (m, trace, ln_prob) = ensemble_method(post, &start, ensemble, observer, started, ensemble_state)?;
         Ok((m, trace, None, Some(ln_prob)))
     }
 }

@@ -11,8 +11,8 @@ use crate::error::Result;
 use crate::likelihood::{HyperLikelihood, ReliabilityReport};
 use crate::posterior::{Hyperposterior, SampleableModel};
 use crate::sampler::{
-    ChainRecord, EnsembleRun, EnsembleSettings, NutsRun, NutsSettings, SamplerObserver, sample_ensemble,
-    sample_nuts_resuming,
+    ChainRecord, EnsembleRun, EnsembleSettings, EnsembleState, NutsRun, NutsSettings, SamplerObserver,
+    sample_ensemble_resuming, sample_nuts_resuming,
 };
 use crate::stats::ParamSummary;
 use crate::trace::Trace;
@@ -87,8 +87,9 @@ pub fn ensemble_method<L: HyperLikelihood>(
     settings: &EnsembleSettings,
     observer: &dyn SamplerObserver,
     started: Instant,
+    resume: Option<EnsembleState>,
 ) -> Result<(MethodSummary, Trace, Vec<f64>)> {
-    let run: EnsembleRun = sample_ensemble(post, start, settings, observer)?;
+    let run: EnsembleRun = sample_ensemble_resuming(post, start, settings, observer, resume)?;
     let names = post.param_names();
     let trace = run.to_trace(names.clone(), |u, t| post.to_natural(u, t));
     let summaries = trace.summaries();

@@ -113,12 +113,46 @@ impl EnsembleRun {
     }
 }
 
+/// The ensemble's complete state between two steps: enough to continue a
+/// run exactly where it stopped (what a checkpoint stores).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EnsembleState {
+    /// Steps completed.
+    pub step: usize,
+    pub pos: Vec<f64>,
+    pub lp: Vec<f64>,
+    pub accepted: Vec<usize>,
+    pub order: Vec<usize>,
+    /// Every step's positions and ln posteriors so far; large, so a
+    /// checkpoint stores them as raw binary beside the JSON.
+    #[serde(skip)]
+    pub chain: Vec<f64>,
+    #[serde(skip)]
+    pub ln_prob: Vec<f64>,
+    pub n_evals: usize,
+    /// Position in the ChaCha8 stream, as a decimal string (a u128).
+    pub rng_word_pos: String,
+}
+
 /// Runs the ensemble from a small ball around `start` (unconstrained).
 pub fn sample_ensemble(
     density: &dyn LogDensity,
     start: &[f64],
     settings: &EnsembleSettings,
     observer: &dyn SamplerObserver,
+) -> Result<EnsembleRun> {
+    sample_ensemble_resuming(density, start, settings, observer, None)
+}
+
+/// As [`sample_ensemble`], continuing from a saved state of the same run
+/// when given: the result equals the uninterrupted run's, bit for bit.
+/// When the observer asks for it, the state is handed over after a step.
+pub fn sample_ensemble_resuming(
+    density: &dyn LogDensity,
+    start: &[f64],
+    settings: &EnsembleSettings,
+    observer: &dyn SamplerObserver,
+    resume: Option<EnsembleState>,
 ) -> Result<EnsembleRun> {
     let dim = density.dim();
     let nw = settings.n_walkers;
@@ -151,6 +185,9 @@ pub fn sample_ensemble(
     let mut pos = vec![0.0; nw * dim];
     let mut lp = vec![0.0; nw];
     for w in 0..nw {
+        if resume.is_some() {
+            break;
+        }
         let mut tries = 0;
         loop {
             for k in 0..dim {
@@ -184,9 +221,27 @@ pub fn sample_ensemble(
     let mut z = vec![0.0; half];
     let mut ln_u = vec![0.0; half];
     let mut n_evals = nw;
+    let mut first_step = 0;
+    if let Some(state) = resume {
+        let fits = state.pos.len() == nw * dim
+            && state.lp.len() == nw
+            && state.order.len() == nw
+            && state.step <= n_steps
+            && state.chain.len() == state.step * nw * dim
+            && state.ln_prob.len() == state.step * nw;
+        let word_pos: Option<u128> = state.rng_word_pos.parse().ok();
+        let (true, Some(word_pos)) = (fits, word_pos) else {
+            return invalid!(
+                "ensemble: the saved state does not fit this run; start afresh without resuming"
+            );
+        };
+        (pos, lp, accepted, order) = (state.pos, state.lp, state.accepted, state.order);
+        (chain, ln_prob, n_evals, first_step) = (state.chain, state.ln_prob, state.n_evals, state.step);
+        rng.set_word_pos(word_pos);
+    }
     observer.on_start(1, n_steps as u64);
-    let mut steps_done = 0;
-    for step in 0..n_steps {
+    let mut steps_done = first_step;
+    for step in first_step..n_steps {
         if observer.should_stop() {
             break;
         }
@@ -223,6 +278,19 @@ pub fn sample_ensemble(
         chain.extend_from_slice(&pos);
         ln_prob.extend_from_slice(&lp);
         observer.on_draw(0, step < n_burn, false);
+        if observer.checkpoint_due() {
+            observer.on_ensemble_state(&EnsembleState {
+                step: step + 1,
+                pos: pos.clone(),
+                lp: lp.clone(),
+                accepted: accepted.clone(),
+                order: order.clone(),
+                chain: chain.clone(),
+                ln_prob: ln_prob.clone(),
+                n_evals,
+                rng_word_pos: rng.get_word_pos().to_string(),
+            });
+        }
     }
     observer.on_finish();
     if steps_done <= settings.n_burn {

@@ -5,7 +5,7 @@
 pub mod ensemble;
 pub mod nuts;
 
-pub use ensemble::{EnsembleRun, EnsembleSettings, sample_ensemble};
+pub use ensemble::{EnsembleRun, EnsembleSettings, EnsembleState, sample_ensemble, sample_ensemble_resuming};
 pub use nuts::{ChainRecord, NutsDrawStats, NutsRun, NutsSettings, sample_nuts, sample_nuts_resuming};
 
 /// Watches a sampler run (a progress bar, a log); called from the chains'
@@ -21,6 +21,12 @@ pub trait SamplerObserver: Sync {
     fn on_finish(&self) {}
     /// A NUTS chain finished all its draws (a checkpoint can keep it).
     fn on_chain_done(&self, _record: &ChainRecord) {}
+    /// Asked after every ensemble step: is a checkpoint of the state due?
+    fn checkpoint_due(&self) -> bool {
+        false
+    }
+    /// The ensemble's state, when a checkpoint was due.
+    fn on_ensemble_state(&self, _state: &EnsembleState) {}
     /// Asked before every iteration: true stops the run cleanly, keeping
     /// the draws made so far (e.g. after Ctrl-C).
     fn should_stop(&self) -> bool {
