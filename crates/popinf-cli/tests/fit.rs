@@ -25,7 +25,6 @@ fn s(p: &Path) -> &str {
 #[test]
 fn fit_on_npy_matches_the_exact_posterior_like_the_demo() {
     use popinf::exact::gaussian_grid_posterior;
-    use popinf::prior::Hyperprior;
     use popinf::simulate::{ToySettings, simulate_gaussian_toy};
     let dir = scratch("npy");
     // The demo's data (seed 42): 1000 objects x 100 samples, flat interim prior.
@@ -65,16 +64,7 @@ fn fit_on_npy_matches_the_exact_posterior_like_the_demo() {
     let like = ImportanceLikelihood::new(cat, popinf::population::Gaussian)
         .unwrap()
         .with_bias_correction(true);
-    let priors = vec![
-        Hyperprior::Uniform {
-            lower: -5.0,
-            upper: 5.0,
-        },
-        Hyperprior::Uniform {
-            lower: 0.0,
-            upper: 2.0,
-        },
-    ];
+    let priors = popinf::demo::NOTEBOOK_PRIORS.to_vec();
     let post = Hyperposterior::new(like, priors.clone()).unwrap();
     let settings = NutsSettings {
         tune: 400,

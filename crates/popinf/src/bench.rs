@@ -111,8 +111,8 @@ pub struct HierarchicalBench {
 /// Runs NUTS (4 chains x 1000 tuning + 1000 draws by default) on the
 /// non-centred latent model of the toy with `n_obj` objects, `reps` times.
 pub fn bench_hierarchical(n_obj: usize, threads: usize, reps: usize) -> Result<HierarchicalBench> {
+    use crate::demo::NOTEBOOK_PRIORS;
     use crate::latent::{LatentGaussianModel, Parametrisation};
-    use crate::prior::Hyperprior;
     use crate::sampler::{NutsSettings, Silent, sample_nuts};
 
     if threads == 0 || reps == 0 {
@@ -125,14 +125,8 @@ pub fn bench_hierarchical(n_obj: usize, threads: usize, reps: usize) -> Result<H
     })?;
     let model = LatentGaussianModel::new(
         &toy.measurements,
-        Hyperprior::Uniform {
-            lower: -5.0,
-            upper: 5.0,
-        },
-        Hyperprior::Uniform {
-            lower: 0.0,
-            upper: 2.0,
-        },
+        NOTEBOOK_PRIORS[0],
+        NOTEBOOK_PRIORS[1],
         Parametrisation::NonCentred,
     )?;
     let pool = rayon::ThreadPoolBuilder::new()

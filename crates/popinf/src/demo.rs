@@ -118,6 +118,19 @@ pub struct DemoSummary {
 /// The order methods are shown in.
 pub const METHOD_ORDER: [&str; 4] = ["naive", "importance", "hierarchical", "exact"];
 
+/// The notebook's PyMC priors, theta_mu ~ U(-5, 5) and theta_sigma ~
+/// U(0, 2), used by the importance, hierarchical and exact fits.
+pub const NOTEBOOK_PRIORS: [Hyperprior; 2] = [
+    Hyperprior::Uniform {
+        lower: -5.0,
+        upper: 5.0,
+    },
+    Hyperprior::Uniform {
+        lower: 0.0,
+        upper: 2.0,
+    },
+];
+
 /// The hyperparameters every method reports.
 const HYPER: [&str; 2] = ["theta_mu", "theta_sigma"];
 
@@ -172,16 +185,7 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
     );
 
     // Importance-sampled hyper-likelihood over every posterior sample.
-    let priors = [
-        Hyperprior::Uniform {
-            lower: -5.0,
-            upper: 5.0,
-        },
-        Hyperprior::Uniform {
-            lower: 0.0,
-            upper: 2.0,
-        },
-    ];
+    let priors = NOTEBOOK_PRIORS;
     let t0 = Instant::now();
     let is_like =
         ImportanceLikelihood::new(&toy.catalog, Gaussian)?.with_bias_correction(settings.bias_correction);

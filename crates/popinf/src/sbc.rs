@@ -94,17 +94,8 @@ pub struct SbcResult {
     pub params: BTreeMap<String, ParamSbc>,
 }
 
-/// The priors theta is drawn from, and fitted with.
-pub const SBC_PRIORS: [Hyperprior; 2] = [
-    Hyperprior::Uniform {
-        lower: -5.0,
-        upper: 5.0,
-    },
-    Hyperprior::Uniform {
-        lower: 0.0,
-        upper: 2.0,
-    },
-];
+/// The priors theta is drawn from, and fitted with: the notebook's.
+pub const SBC_PRIORS: [Hyperprior; 2] = crate::demo::NOTEBOOK_PRIORS;
 
 fn validate(s: &SbcSettings) -> Result<()> {
     if s.reps < 2 {
