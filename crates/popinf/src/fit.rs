@@ -328,7 +328,7 @@ impl RunFile {
             other => return invalid!("unknown parametrisation '{other}' (use non-centred or centred)"),
         };
         let defaults = NutsSettings::default();
-        Ok(FitConfig {
+        let mut cfg = FitConfig {
             data,
             interim_prior,
             population,
@@ -346,13 +346,38 @@ impl RunFile {
             walkers: self.sampler.walkers.unwrap_or(32),
             seed: self.seed.unwrap_or(0),
             out: self.out.clone().unwrap_or_else(|| PathBuf::from("popinf-fit")),
-            resolved: self.resolved_file(),
-        })
+            resolved: RunFile::default(),
+        };
+        cfg.resolved = self.resolved_file(&cfg);
+        Ok(cfg)
     }
 
-    /// The run file with defaults written in, as saved beside the results.
-    fn resolved_file(&self) -> RunFile {
+    /// The run file with every default filled in from the resolved `cfg`
+    /// (so defaults live in one place), as saved beside the results.
+    fn resolved_file(&self, cfg: &FitConfig) -> RunFile {
         let mut r = self.clone();
+        r.seed = Some(cfg.seed);
+        r.out = Some(cfg.out.clone());
+        r.data.interim_prior.get_or_insert_with(|| "flat".into());
+        r.model.population = Some(cfg.population.clone());
+        r.likelihood.kind = Some(cfg.likelihood.clone());
+        r.likelihood.bias_correction = Some(cfg.bias_correction);
+        r.likelihood.parametrisation = Some(
+            match cfg.parametrisation {
+                Parametrisation::NonCentred => "non-centred",
+                Parametrisation::Centred => "centred",
+            }
+            .into(),
+        );
+        r.sampler = SamplerSection {
+            name: Some(cfg.sampler.clone()),
+            chains: Some(cfg.chains),
+            tune: Some(cfg.tune),
+            draws: Some(cfg.draws),
+            target_accept: Some(cfg.target_accept),
+            max_depth: Some(cfg.max_depth),
+            walkers: Some(cfg.walkers),
+        };
         // Absolute paths, so the saved file works from its own folder.
         for p in [&mut r.data.samples, &mut r.data.measurements, &mut r.out]
             .into_iter()
@@ -362,28 +387,6 @@ impl RunFile {
                 *p = abs;
             }
         }
-        let d = NutsSettings::default();
-        r.seed.get_or_insert(0);
-        r.out.get_or_insert_with(|| PathBuf::from("popinf-fit"));
-        r.data.interim_prior.get_or_insert_with(|| "flat".into());
-        r.model.population.get_or_insert_with(|| "gaussian".into());
-        let kind = if r.data.measurements.is_some() {
-            "hierarchical"
-        } else {
-            "importance"
-        };
-        r.likelihood.kind.get_or_insert_with(|| kind.into());
-        r.likelihood.bias_correction.get_or_insert(true);
-        r.likelihood
-            .parametrisation
-            .get_or_insert_with(|| "non-centred".into());
-        r.sampler.name.get_or_insert_with(|| "nuts".into());
-        r.sampler.chains.get_or_insert(d.chains);
-        r.sampler.tune.get_or_insert(d.tune);
-        r.sampler.draws.get_or_insert(d.draws);
-        r.sampler.target_accept.get_or_insert(d.target_accept);
-        r.sampler.max_depth.get_or_insert(d.max_depth);
-        r.sampler.walkers.get_or_insert(32);
         r
     }
 }
