@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use popinf::demo::{DemoSettings, DemoSummary, METHOD_ORDER, SamplerChoice, run_demo};
+use popinf::demo::{DemoSettings, DemoSummary, METHOD_ORDER, SamplerChoice, run_demo_full};
 use popinf::method::MethodSummary;
 
 mod progress;
@@ -36,6 +36,24 @@ enum Command {
     },
     /// Simulation-based calibration: are a method's posteriors calibrated?
     Sbc(SbcArgs),
+    /// Redraw the figures and report.html of a demo or fit output directory.
+    Report {
+        /// The directory `popinf demo` or `popinf fit` wrote.
+        run_dir: PathBuf,
+    },
+    /// The hierarchical model in plate notation, as Graphviz DOT and SVG.
+    Graph {
+        /// Population model.
+        #[arg(long, default_value = "gaussian")]
+        model: String,
+        /// Number of objects shown on the plate (N if not given).
+        #[arg(long)]
+        n_obj: Option<usize>,
+        /// Output file: .svg or .dot (both are written, beside each other);
+        /// without it the DOT goes to standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Time parts of popinf.
     Bench {
         #[command(subcommand)]
@@ -57,7 +75,7 @@ struct DemoArgs {
     /// Measurement noise alpha (x_i = mu_i + alpha * eps).
     #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     alpha: f64,
-    /// Output directory for summary.json.
+    /// Output directory: summary.json, draws, data, figures, report.html.
     #[arg(long, default_value = "popinf-demo")]
     out: PathBuf,
     /// Sampler for the importance-sampled fit.
@@ -223,6 +241,15 @@ fn main() -> ExitCode {
         Command::Diagnose { draws, json } => diagnose(&draws, json),
         Command::Sbc(args) => sbc(args),
         Command::Fit(args) => fit(*args),
+        Command::Report { run_dir } => popinf::report::build_report(&run_dir).map(|r| {
+            println!(
+                "wrote {} and {} figure files ({:.2} s)",
+                r.report.display(),
+                r.figures.len(),
+                r.seconds
+            );
+        }),
+        Command::Graph { model, n_obj, out } => graph(&model, n_obj, out),
         Command::Bench {
             what: BenchCommand::Hierarchical { n_obj, threads, reps },
         } => {
@@ -317,7 +344,9 @@ fn fit(args: FitArgs) -> popinf::Result<()> {
     if let Some(e) = checkpointing.take_error() {
         eprintln!("popinf: warning: could not save a checkpoint: {e}");
     }
-    let written = write_outputs(&cfg, &result)?;
+    let mut written = write_outputs(&cfg, &result)?;
+    let report = popinf::report::build_report(&cfg.out)?;
+    written.push(report.report);
     // The results are complete: the checkpoint has done its job.
     let _ = std::fs::remove_file(cfg.out.join(popinf::fit::CHECKPOINT_NAME));
     let _ = std::fs::remove_file(cfg.out.join(popinf::fit::CHECKPOINT_BIN_NAME));
@@ -481,19 +510,39 @@ fn demo(args: DemoArgs) -> popinf::Result<()> {
     };
     let started = std::time::Instant::now();
     let bars = progress::ProgressBars::new(args.quiet);
-    let summary = run_demo(&settings, &bars)?;
-    let path = args.out.join("summary.json");
-    let json = serde_json::to_string_pretty(&summary).expect("plain numbers serialise");
-    popinf::io::write_atomically(&path, json.as_bytes())?;
+    let run = run_demo_full(&settings, &bars)?;
+    popinf::demo::write_run(&args.out, &run)?;
+    let report = popinf::report::build_report(&args.out)?;
     if !args.quiet {
-        print_table(&summary);
-        print_diagnostics(&summary);
+        print_table(&run.summary);
+        print_diagnostics(&run.summary);
         println!(
-            "\nwrote {} ({:.2} s in all)",
-            path.display(),
+            "\nwrote {} with its figures ({:.2} s to draw) in {} ({:.2} s in all)",
+            report.report.display(),
+            report.seconds,
+            args.out.display(),
             started.elapsed().as_secs_f64()
         );
     }
+    Ok(())
+}
+
+fn graph(model: &str, n_obj: Option<usize>, out: Option<PathBuf>) -> popinf::Result<()> {
+    if model != "gaussian" {
+        return Err(popinf::Error::Invalid(format!(
+            "unknown population model '{model}' (available: gaussian)"
+        )));
+    }
+    let [mu, sigma] = popinf::demo::NOTEBOOK_PRIORS;
+    let g = popinf::plot::graph::ModelGraph::gaussian(&mu, &sigma, n_obj);
+    let Some(out) = out else {
+        print!("{}", g.dot());
+        return Ok(());
+    };
+    let (dot, svg) = (out.with_extension("dot"), out.with_extension("svg"));
+    popinf::io::write_atomically(&dot, g.dot().as_bytes())?;
+    popinf::io::write_atomically(&svg, g.svg().as_bytes())?;
+    println!("wrote {} and {}", dot.display(), svg.display());
     Ok(())
 }
 

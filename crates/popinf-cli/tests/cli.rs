@@ -76,7 +76,59 @@ fn demo_writes_summary_json_with_the_schema() {
     assert_eq!(v["methods"]["importance"]["sampler"]["name"], "nuts");
     assert_eq!(v["methods"]["hierarchical"]["sampler"]["chains"], 4);
     assert!(!dir.join("summary.json.tmp").exists());
+    // The report and its figures come with every demo run, and `popinf
+    // report` rebuilds them from the saved outputs.
+    for file in [
+        "report.html",
+        "corner.png",
+        "corner.svg",
+        "population.png",
+        "graph.svg",
+        "graph.dot",
+    ] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    std::fs::remove_file(dir.join("corner.png")).unwrap();
+    let out = popinf(&["report", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("report.html"));
+    assert!(dir.join("corner.png").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn graph_prints_dot_and_writes_svg() {
+    let out = popinf(&["graph", "--n-obj", "50"]);
+    assert!(out.status.success());
+    let dot = String::from_utf8_lossy(&out.stdout);
+    assert!(dot.starts_with("digraph popinf_model {"), "{dot}");
+    assert!(
+        dot.contains("subgraph cluster_objects") && dot.contains("i = 1 … 50"),
+        "{dot}"
+    );
+    let dir = std::env::temp_dir().join(format!("popinf-graph-test-{}", std::process::id()));
+    let out = popinf(&["graph", "--out", dir.join("model.svg").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let svg = std::fs::read_to_string(dir.join("model.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("class=\"plate\""));
+    assert!(
+        std::fs::read_to_string(dir.join("model.dot"))
+            .unwrap()
+            .contains("mu_i -> x_i;")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = popinf(&["graph", "--model", "schechter"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown population model 'schechter'"));
+}
+
+#[test]
+fn report_on_a_directory_without_a_run_exits_2() {
+    let dir = std::env::temp_dir();
+    let out = popinf(&["report", dir.join("no-such-popinf-run").to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no summary.json here"), "{stderr}");
 }
 
 #[test]

@@ -18,8 +18,9 @@ use crate::population::Gaussian;
 use crate::posterior::Hyperposterior;
 use crate::prior::Hyperprior;
 use crate::sampler::{EnsembleSettings, NutsSettings, SamplerObserver};
-use crate::simulate::{ToySettings, derive_seed, simulate_gaussian_toy};
+use crate::simulate::{ToyData, ToySettings, derive_seed, simulate_gaussian_toy};
 use crate::stats::{mean_sd, median_in_place};
+use crate::trace::Trace;
 
 /// Which sampler fits the importance-sampled hyperposterior.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,9 +154,25 @@ fn data_start<L: HyperLikelihood>(post: &Hyperposterior<L>, medians: &[f64]) -> 
         .collect()
 }
 
+/// A demo run: its summary, every method's hyperparameter draws (the
+/// exact posterior's drawn from its grid) and the simulated data.
+pub struct DemoRun {
+    pub summary: DemoSummary,
+    pub traces: BTreeMap<String, Trace>,
+    pub toy: ToyData,
+}
+
+/// Draws from the exact (grid) posterior, for plots beside the samplers.
+const EXACT_DRAWS: usize = 4000;
+
 pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Result<DemoSummary> {
+    run_demo_full(settings, observer).map(|run| run.summary)
+}
+
+pub fn run_demo_full(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Result<DemoRun> {
     let toy = simulate_gaussian_toy(&settings.toy)?;
     let mut methods = BTreeMap::new();
+    let mut traces = BTreeMap::new();
 
     // Naive: the notebook's emcee fit to posterior medians, with its prior
     // -10 < theta_mu < 10, 0 < theta_sigma < 2.
@@ -179,10 +196,9 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
         .map(|i| medians.object(i).values[0])
         .collect();
     let start = data_start(&naive_post, &median_values);
-    methods.insert(
-        "naive".to_string(),
-        ensemble_method(&naive_post, &start, &settings.naive, observer, t0, None)?.0,
-    );
+    let (naive, naive_trace, _) = ensemble_method(&naive_post, &start, &settings.naive, observer, t0, None)?;
+    methods.insert("naive".to_string(), naive);
+    traces.insert("naive".to_string(), naive_trace);
 
     // Importance-sampled hyper-likelihood over every posterior sample.
     let priors = NOTEBOOK_PRIORS;
@@ -223,13 +239,15 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
         d.importance_sampling = is_post.likelihood().reliability_over(&checked);
     }
     methods.insert("importance".to_string(), importance);
+    traces.insert("importance".to_string(), trace);
 
     // Full hierarchical model: theta and every latent mu_i, by NUTS.
     observer.on_stage("hierarchical (NUTS, latent model)");
     let t0 = Instant::now();
     let latent = LatentGaussianModel::new(&toy.measurements, priors[0], priors[1], settings.parametrisation)?;
-    let (hierarchical, _) = nuts_method(&latent, &settings.hierarchical, observer, t0, &HYPER, Vec::new())?;
+    let (hierarchical, run) = nuts_method(&latent, &settings.hierarchical, observer, t0, &HYPER, Vec::new())?;
     methods.insert("hierarchical".to_string(), hierarchical);
+    traces.insert("hierarchical".to_string(), run.trace.select(&HYPER)?);
 
     // Exact: the latent values integrated out analytically, quadrature in theta.
     let t0 = Instant::now();
@@ -244,9 +262,20 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
             warnings: Vec::new(),
         },
     );
+    traces.insert(
+        "exact".to_string(),
+        Trace {
+            param_names: HYPER.iter().map(|p| p.to_string()).collect(),
+            n_chains: 1,
+            n_draws: EXACT_DRAWS,
+            draws: grid
+                .sample(EXACT_DRAWS, derive_seed(settings.toy.seed, 5))
+                .concat(),
+        },
+    );
 
     let methods = methods.into_iter().map(|(k, m)| (k, with_ess_rate(m))).collect();
-    Ok(DemoSummary {
+    let summary = DemoSummary {
         truth: [
             ("theta_mu".to_string(), settings.toy.theta_mu),
             ("theta_sigma".to_string(), settings.toy.theta_sigma),
@@ -259,5 +288,50 @@ pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Resu
             seed: settings.toy.seed,
         },
         methods,
-    })
+    };
+    Ok(DemoRun { summary, traces, toy })
+}
+
+/// The simulated data as `data.npz`: `mu_true`, `x`, `sigma` (N) and
+/// `samples` (N x S), so that `popinf report` can redraw the notebook's
+/// figures and `popinf fit` can refit the same catalogue.
+pub fn data_npz(toy: &ToyData) -> Result<Vec<u8>> {
+    use ndarray::{Array1, Array2};
+    let n = toy.mu_true.len();
+    let s = if n == 0 {
+        0
+    } else {
+        toy.catalog.object(0).values.len()
+    };
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut npz = ndarray_npy::NpzWriter::new_compressed(&mut buf);
+    let err = |e: ndarray_npy::WriteNpzError| crate::Error::Invalid(format!("writing data.npz: {e}"));
+    npz.add_array("mu_true", &Array1::from(toy.mu_true.clone()))
+        .map_err(err)?;
+    npz.add_array("x", &Array1::from(toy.measurements.x().to_vec()))
+        .map_err(err)?;
+    npz.add_array("sigma", &Array1::from(toy.measurements.sigma().to_vec()))
+        .map_err(err)?;
+    let samples = Array2::from_shape_fn((n, s), |(i, j)| toy.catalog.object(i).values[j]);
+    npz.add_array("samples", &samples).map_err(err)?;
+    npz.finish().map_err(err)?;
+    Ok(buf.into_inner())
+}
+
+/// Writes `summary.json`, `draws_<method>.csv` (chain,draw,<params>) and
+/// `data.npz` into `dir`, each atomically.
+pub fn write_run(dir: &std::path::Path, run: &DemoRun) -> Result<Vec<std::path::PathBuf>> {
+    let json = serde_json::to_string_pretty(&run.summary).expect("plain numbers serialise");
+    let mut files = vec![("summary.json".to_string(), json.into_bytes())];
+    for (name, trace) in &run.traces {
+        files.push((format!("draws_{name}.csv"), crate::fit::draws_csv(trace)));
+    }
+    files.push(("data.npz".to_string(), data_npz(&run.toy)?));
+    let mut written = Vec::new();
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        crate::io::write_atomically(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
 }

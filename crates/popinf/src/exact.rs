@@ -63,6 +63,45 @@ pub struct GridPosterior {
     /// Normalised marginal density of each parameter at its nodes.
     pub marginals: [Vec<f64>; 2],
     pub summaries: [ParamSummary; 2],
+    /// Joint density relative to its maximum at node (theta_mu[i],
+    /// theta_sigma[j]), index `j * n + i`.
+    pub joint: Vec<f64>,
+}
+
+impl GridPosterior {
+    /// `n` draws (theta_mu, theta_sigma) from the tabulated posterior: a
+    /// node with probability proportional to its density, then a uniform
+    /// offset within its cell (clamped to the grid). For plots next to
+    /// sampled methods; the summaries above come from the quadrature.
+    pub fn sample(&self, n: usize, seed: u64) -> Vec<[f64; 2]> {
+        use rand::{RngExt, SeedableRng};
+        let m = self.nodes[0].len();
+        let h = [
+            self.nodes[0][1] - self.nodes[0][0],
+            self.nodes[1][1] - self.nodes[1][0],
+        ];
+        let mut cdf = Vec::with_capacity(self.joint.len());
+        let mut acc = 0.0;
+        for &p in &self.joint {
+            acc += p;
+            cdf.push(acc);
+        }
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(seed);
+        (0..n)
+            .map(|_| {
+                let u: f64 = rng.random::<f64>() * acc;
+                let k = cdf.partition_point(|&c| c < u).min(cdf.len() - 1);
+                let (i, j) = (k % m, k / m);
+                let jitter = |node: &[f64], idx: usize, h: f64, u: f64| {
+                    (node[idx] + (u - 0.5) * h).clamp(node[0], node[node.len() - 1])
+                };
+                [
+                    jitter(&self.nodes[0], i, h[0], rng.random()),
+                    jitter(&self.nodes[1], j, h[1], rng.random()),
+                ]
+            })
+            .collect()
+    }
 }
 
 /// Trapezoid weights for `n` equally spaced nodes of spacing `h`.
@@ -251,9 +290,10 @@ fn grid_pass(
     let max = ln_post.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let h = [nodes[0][1] - nodes[0][0], nodes[1][1] - nodes[1][0]];
     let mut marg = [vec![0.0; n_nodes], vec![0.0; n_nodes]];
+    let joint: Vec<f64> = ln_post.iter().map(|lp| (lp - max).exp()).collect();
     for js in 0..n_nodes {
         for im in 0..n_nodes {
-            let p = (ln_post[js * n_nodes + im] - max).exp();
+            let p = joint[js * n_nodes + im];
             marg[0][im] += p * trapezoid_weight(js, n_nodes, h[1]);
             marg[1][js] += p * trapezoid_weight(im, n_nodes, h[0]);
         }
@@ -272,6 +312,7 @@ fn grid_pass(
         nodes,
         marginals: marg,
         summaries,
+        joint,
     }
 }
 
@@ -364,5 +405,22 @@ mod tests {
             let fd = (like.ln_likelihood(&a) - like.ln_likelihood(&b)) / (2.0 * h);
             assert!((g[k] - fd).abs() < 1e-7);
         }
+    }
+
+    /// Draws from the grid reproduce the quadrature's mean and sd within
+    /// Monte Carlo error (20000 draws: sd of the mean ~ 0.007 sd).
+    #[test]
+    fn grid_draws_match_the_quadrature() {
+        let meas = toy(1000, 1.0, 11);
+        let post = gaussian_grid_posterior(&meas, &FLAT_MU, &FLAT_SIGMA, 401).unwrap();
+        let draws = post.sample(20_000, 3);
+        for k in 0..2 {
+            let column: Vec<f64> = draws.iter().map(|d| d[k]).collect();
+            let (mean, sd) = crate::stats::mean_sd(&column);
+            let s = post.summaries[k];
+            assert!((mean - s.mean).abs() < 0.04 * s.sd, "{k}: {mean} vs {s:?}");
+            assert!((sd / s.sd - 1.0).abs() < 0.04, "{k}: {sd} vs {s:?}");
+        }
+        assert_eq!(draws, post.sample(20_000, 3));
     }
 }

@@ -35,6 +35,30 @@ impl Trace {
             .collect()
     }
 
+    /// A trace of the named parameters only, in the order given.
+    pub fn select(&self, names: &[&str]) -> crate::Result<Trace> {
+        let idx: Vec<usize> = names
+            .iter()
+            .map(|name| {
+                self.param_names
+                    .iter()
+                    .position(|p| p == name)
+                    .ok_or_else(|| crate::Error::Invalid(format!("trace has no parameter named '{name}'")))
+            })
+            .collect::<crate::Result<_>>()?;
+        let p = self.n_params();
+        Ok(Trace {
+            param_names: names.iter().map(|n| n.to_string()).collect(),
+            n_chains: self.n_chains,
+            n_draws: self.n_draws,
+            draws: self
+                .draws
+                .chunks(p)
+                .flat_map(|row| idx.iter().map(move |&k| row[k]))
+                .collect(),
+        })
+    }
+
     /// Summaries of the named parameters, in the order given.
     pub fn summaries_of(&self, names: &[&str]) -> crate::Result<Vec<ParamSummary>> {
         names

@@ -1,0 +1,661 @@
+//! Figures and a self-contained HTML report built from a run's saved
+//! outputs alone (`summary.json`, the draws, and for the demo `data.npz`),
+//! so `popinf report RUN_DIR` redraws exactly what `popinf demo` or
+//! `popinf fit` drew. The report fetches nothing: its images sit beside it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use plotters::style::RGBColor;
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::invalid;
+use crate::plot::corner::{Corner, CornerSeries};
+use crate::plot::figures::{Band, HistCurves, PopulationBands, TraceRank};
+use crate::plot::graph::ModelGraph;
+use crate::plot::label::{RichLabel, html_escape};
+use crate::plot::{Figure, PALETTE, render};
+use crate::prior::Hyperprior;
+use crate::trace::Trace;
+
+/// The order methods are drawn and listed in.
+const ORDER: [&str; 4] = ["naive", "importance", "hierarchical", "exact"];
+
+fn method_color(name: &str) -> RGBColor {
+    match name {
+        "naive" => PALETTE[1],
+        "importance" => PALETTE[0],
+        "hierarchical" => PALETTE[2],
+        "exact" => PALETTE[4],
+        _ => PALETTE[0],
+    }
+}
+
+/// The simulated data of a demo run.
+#[derive(Debug, Clone)]
+pub struct DemoData {
+    pub mu_true: Vec<f64>,
+    pub x: Vec<f64>,
+    pub sigma: Vec<f64>,
+    /// The first objects' posterior samples (for the notebook's figure).
+    pub first_samples: Vec<Vec<f64>>,
+    /// Each object's posterior median.
+    pub medians: Vec<f64>,
+}
+
+/// What a run directory holds, read back.
+pub struct RunOutputs {
+    pub dir: PathBuf,
+    pub is_demo: bool,
+    pub summary: Value,
+    /// (method, hyperparameter draws), in display order.
+    pub traces: Vec<(String, Trace)>,
+    pub hyper: Vec<String>,
+    pub truth: BTreeMap<String, f64>,
+    pub data: Option<DemoData>,
+    pub population: String,
+    pub priors: Vec<Hyperprior>,
+    pub n_obj: Option<usize>,
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Invalid(format!("{}: not valid JSON: {e}", path.display())))
+}
+
+fn read_data_npz(path: &Path) -> Result<DemoData> {
+    use ndarray::{Array1, Array2};
+    use ndarray_npy::NpzReader;
+    let shown = path.display();
+    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut npz =
+        NpzReader::new(file).map_err(|e| Error::Invalid(format!("{shown}: not an .npz file: {e}")))?;
+    let mut vector = |name: &str| -> Result<Vec<f64>> {
+        let a: Array1<f64> = npz.by_name(&format!("{name}.npy")).map_err(|e| {
+            Error::Invalid(format!("{shown}: array '{name}' missing or not float64 1-D: {e}"))
+        })?;
+        Ok(a.to_vec())
+    };
+    let (mu_true, x, sigma) = (vector("mu_true")?, vector("x")?, vector("sigma")?);
+    let samples: Array2<f64> = npz.by_name("samples.npy").map_err(|e| {
+        Error::Invalid(format!(
+            "{shown}: array 'samples' missing or not float64 2-D: {e}"
+        ))
+    })?;
+    let medians = samples
+        .rows()
+        .into_iter()
+        .map(|r| crate::stats::median_in_place(&mut r.to_vec()))
+        .collect();
+    let first_samples = samples.rows().into_iter().take(5).map(|r| r.to_vec()).collect();
+    Ok(DemoData {
+        mu_true,
+        x,
+        sigma,
+        first_samples,
+        medians,
+    })
+}
+
+impl RunOutputs {
+    /// Reads a `popinf demo` or `popinf fit` output directory.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let summary_path = dir.join("summary.json");
+        if !summary_path.exists() {
+            return invalid!(
+                "{}: no summary.json here; give the output directory of `popinf demo` or `popinf fit`",
+                dir.display()
+            );
+        }
+        let summary = read_json(&summary_path)?;
+        let Some(methods) = summary.get("methods").and_then(Value::as_object) else {
+            return invalid!("{}: has no \"methods\" object", summary_path.display());
+        };
+        let is_demo = summary.get("truth").is_some();
+        let mut names: Vec<String> = ORDER
+            .iter()
+            .filter(|m| methods.contains_key(**m))
+            .map(|m| m.to_string())
+            .collect();
+        names.extend(methods.keys().filter(|k| !ORDER.contains(&k.as_str())).cloned());
+        let Some(first) = names.first() else {
+            return invalid!("{}: \"methods\" is empty", summary_path.display());
+        };
+        let hyper: Vec<String> = methods[first]
+            .get("params")
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        let hyper_refs: Vec<&str> = hyper.iter().map(String::as_str).collect();
+        let mut traces = Vec::new();
+        for name in &names {
+            let path = if is_demo {
+                dir.join(format!("draws_{name}.csv"))
+            } else {
+                dir.join("draws.csv")
+            };
+            if !path.exists() {
+                return invalid!(
+                    "{}: missing; the report needs the draws of method '{name}' (rerun the demo or fit)",
+                    path.display()
+                );
+            }
+            let trace = crate::io::read_draws_csv(&path)?.select(&hyper_refs)?;
+            traces.push((name.clone(), trace));
+        }
+        let truth: BTreeMap<String, f64> = summary
+            .get("truth")
+            .and_then(Value::as_object)
+            .map(|t| {
+                t.iter()
+                    .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let data = if is_demo {
+            Some(read_data_npz(&dir.join("data.npz"))?)
+        } else {
+            None
+        };
+        let (population, priors) = if is_demo {
+            ("gaussian".to_string(), crate::demo::NOTEBOOK_PRIORS.to_vec())
+        } else {
+            fit_model(dir, &hyper)?
+        };
+        let n_obj = summary
+            .pointer("/data/n_obj")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize);
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            is_demo,
+            summary,
+            traces,
+            hyper,
+            truth,
+            data,
+            population,
+            priors,
+            n_obj,
+        })
+    }
+}
+
+/// The population model and priors of a fit, from its `run.resolved.toml`.
+fn fit_model(dir: &Path, hyper: &[String]) -> Result<(String, Vec<Hyperprior>)> {
+    let path = dir.join("run.resolved.toml");
+    let run = crate::fit::RunFile::load(&path)?;
+    let population = run.model.population.clone().unwrap_or_else(|| "gaussian".into());
+    let priors = hyper
+        .iter()
+        .map(|name| {
+            run.priors
+                .get(name)
+                .ok_or_else(|| Error::Invalid(format!("{}: no prior for {name}", path.display())))?
+                .parse()
+        })
+        .collect::<Result<_>>()?;
+    Ok((population, priors))
+}
+
+/// Columns of a trace, one vector per parameter.
+fn columns(trace: &Trace) -> Vec<Vec<f64>> {
+    (0..trace.n_params()).map(|k| trace.param(k)).collect()
+}
+
+/// Rows of a trace: one parameter vector per draw.
+fn rows(trace: &Trace) -> Vec<Vec<f64>> {
+    trace
+        .draws
+        .chunks(trace.n_params())
+        .map(<[f64]>::to_vec)
+        .collect()
+}
+
+fn normal_pdf(x: f64, mu: f64, sd: f64) -> f64 {
+    (-0.5 * ((x - mu) / sd).powi(2)).exp() / (sd * (2.0 * std::f64::consts::PI).sqrt())
+}
+
+/// One figure to draw: its file stem, a caption, and how to draw it.
+type Job<'a> = (String, String, Box<dyn Fn() -> Result<Figure> + Send + Sync + 'a>);
+
+/// What [`build_report`] wrote.
+#[derive(Debug, Clone)]
+pub struct ReportFiles {
+    pub report: PathBuf,
+    pub figures: Vec<PathBuf>,
+    /// Wall time of drawing and writing everything.
+    pub seconds: f64,
+}
+
+/// Draws every figure of the run in `dir` and writes `report.html` there.
+pub fn build_report(dir: &Path) -> Result<ReportFiles> {
+    let started = Instant::now();
+    let run = RunOutputs::load(dir)?;
+    let jobs = figure_jobs(&run)?;
+    // Figures are independent: draw them in parallel, write them in order.
+    let drawn: Vec<Result<Figure>> = jobs.par_iter().map(|(_, _, f)| f()).collect();
+    let mut figures = Vec::new();
+    let mut shown = Vec::new();
+    for ((stem, caption, _), fig) in jobs.iter().zip(drawn) {
+        figures.extend(fig?.write(dir, stem)?);
+        shown.push((stem.clone(), caption.clone()));
+    }
+    let graph = ModelGraph::gaussian(&run.priors[0], &run.priors[1], run.n_obj);
+    let graph_files = [
+        (dir.join("graph.dot"), graph.dot()),
+        (dir.join("graph.svg"), graph.svg()),
+    ];
+    for (path, text) in &graph_files {
+        crate::io::write_atomically(path, text.as_bytes())?;
+        figures.push(path.clone());
+    }
+    let html = report_html(&run, &shown);
+    let report = dir.join("report.html");
+    crate::io::write_atomically(&report, html.as_bytes())?;
+    Ok(ReportFiles {
+        report,
+        figures,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn figure_jobs(run: &RunOutputs) -> Result<Vec<Job<'_>>> {
+    if run.population != "gaussian" || run.hyper.len() != 2 {
+        return invalid!(
+            "report: population model '{}' has no figures yet (only gaussian)",
+            run.population
+        );
+    }
+    let mut jobs: Vec<Job> = Vec::new();
+    let truths: Vec<Option<f64>> = run.hyper.iter().map(|h| run.truth.get(h).copied()).collect();
+    let title_series = run
+        .traces
+        .iter()
+        .position(|(m, _)| m == "importance")
+        .unwrap_or(0);
+    let title_method = run.traces[title_series].0.clone();
+    jobs.push((
+        "corner".into(),
+        format!(
+            "Hyperposterior of every method (titles: {title_method}, median and 16/84% quantiles; \
+             contours at 0.5, 1, 1.5 and 2 sigma)"
+        ),
+        Box::new(move || {
+            let series = run
+                .traces
+                .iter()
+                .map(|(m, t)| CornerSeries {
+                    label: m.clone(),
+                    color: method_color(m),
+                    columns: columns(t),
+                })
+                .collect();
+            let mut corner = Corner::new(run.hyper.clone(), series)?.with_truths(truths.clone());
+            corner.title_series = Some(title_series);
+            render(&corner)
+        }),
+    ));
+    // The population's x range: the truth's, else the posterior's.
+    let (centre, width) = match (run.truth.get("theta_mu"), run.truth.get("theta_sigma")) {
+        (Some(&m), Some(&s)) => (m, s),
+        _ => {
+            let t = &run.traces[title_series].1;
+            let s = t.summaries();
+            (s[0].q50, s[1].q50)
+        }
+    };
+    let (lo, hi) = if run.is_demo {
+        (-5.0, 5.0)
+    } else {
+        (centre - 5.0 * width, centre + 5.0 * width)
+    };
+    let grid: Vec<f64> = (0..=200).map(|i| lo + (hi - lo) * i as f64 / 200.0).collect();
+    let truth_pdf = match (run.truth.get("theta_mu"), run.truth.get("theta_sigma")) {
+        (Some(&m), Some(&s)) => Some((m, s)),
+        _ => None,
+    };
+    {
+        let grid = grid.clone();
+        jobs.push((
+            "population".into(),
+            "Inferred population density: median and 68% / 95% bands over hyperposterior draws, per method"
+                .into(),
+            Box::new(move || {
+                let bands = run
+                    .traces
+                    .iter()
+                    .map(|(m, t)| {
+                        Band::from_draws(m, method_color(m), &grid, &rows(t), 400, |th, x| {
+                            normal_pdf(x, th[0], th[1])
+                        })
+                    })
+                    .collect();
+                render(&PopulationBands {
+                    title: "Population density p(μ | θ)".into(),
+                    x_name: "mu".into(),
+                    truth: truth_pdf.map(|(m, s)| grid.iter().map(|&x| normal_pdf(x, m, s)).collect()),
+                    x: grid.clone(),
+                    bands,
+                })
+            }),
+        ));
+    }
+    if let (Some(data), Some((tm, ts))) = (&run.data, truth_pdf) {
+        let pdf_points: Vec<(f64, f64)> = grid.iter().map(|&x| (x, normal_pdf(x, tm, ts))).collect();
+        let pdf_label = format!("population N({tm}, {ts})");
+        let hist = |title: &str, hists: Vec<(String, RGBColor, Vec<f64>)>, bins: usize| HistCurves {
+            title: title.into(),
+            x_name: "mu".into(),
+            x_range: (lo, hi),
+            bins,
+            hists,
+            curves: vec![(pdf_label.clone(), crate::plot::TRUTH, pdf_points.clone())],
+        };
+        let true_mu = hist(
+            "True values μ_i and the population",
+            vec![("true μ_i".into(), PALETTE[0], data.mu_true.clone())],
+            40,
+        );
+        jobs.push((
+            "true_mu".into(),
+            "The simulated true values and the population they were drawn from (the notebook's first figure)"
+                .into(),
+            Box::new(move || render(&true_mu)),
+        ));
+        let objects = hist(
+            "Posteriors of the first five objects",
+            data.first_samples
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("object {i}"), PALETTE[i % PALETTE.len()], s.clone()))
+                .collect(),
+            40,
+        );
+        jobs.push((
+            "object_posteriors".into(),
+            "Per-object posterior samples, each much wider than the population's structure".into(),
+            Box::new(move || render(&objects)),
+        ));
+        let medians = hist(
+            "Posterior medians (the naive point estimates)",
+            vec![(
+                "median of each posterior".into(),
+                PALETTE[1],
+                data.medians.clone(),
+            )],
+            40,
+        );
+        jobs.push((
+            "medians".into(),
+            "Per-object medians are broader than the population: fitting them biases θ_σ upwards".into(),
+            Box::new(move || render(&medians)),
+        ));
+    }
+    for (m, t) in &run.traces {
+        if run.is_demo && m == "exact" {
+            continue;
+        }
+        let fig = TraceRank {
+            title: format!("{m}: trace and rank plots"),
+            params: run.hyper.clone(),
+            chains: (0..t.n_params())
+                .map(|k| (0..t.n_chains).map(|c| t.chain_param(c, k)).collect())
+                .collect(),
+            max_chains: 8,
+        };
+        jobs.push((
+            format!("trace_{m}"),
+            format!(
+                "{m}: draws per chain (left) and rank histograms per chain (right; flat when the chains mix)"
+            ),
+            Box::new(move || render(&fig)),
+        ));
+    }
+    Ok(jobs)
+}
+
+fn fmt_num(v: Option<f64>, decimals: usize) -> String {
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.decimals$}"),
+        Some(v) => format!("{v}"),
+        None => "–".into(),
+    }
+}
+
+const STYLE: &str = "body{font-family:'DejaVu Sans',Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;\
+padding:0 1em;color:#222}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;\
+padding:4px 8px;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left}figure{margin:2em 0}\
+figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:90%}.warn{color:#a40}\
+.ok{color:#070}code{background:#f6f6f6;padding:1px 4px}";
+
+fn report_html(run: &RunOutputs, figures: &[(String, String)]) -> String {
+    let s = &run.summary;
+    let methods = s["methods"].as_object().cloned().unwrap_or_default();
+    let mut h = String::new();
+    let title = if run.is_demo {
+        "popinf demo report"
+    } else {
+        "popinf fit report"
+    };
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
+         <style>{STYLE}</style></head><body>\n<h1>{title}</h1>\n"
+    );
+    if let Some(d) = s.get("data") {
+        let _ = write!(h, "<p>Data: <code>{}</code>", html_escape(&d.to_string()));
+        if !run.truth.is_empty() {
+            let t: Vec<String> = run
+                .truth
+                .iter()
+                .map(|(k, v)| format!("{} = {v}", RichLabel::from_name(k).html()))
+                .collect();
+            let _ = write!(h, "; truth: {}", t.join(", "));
+        }
+        h.push_str(".</p>\n");
+    }
+    // The comparison table.
+    h.push_str("<h2>Results</h2>\n<table><tr><th class=\"l\">method</th>");
+    for p in &run.hyper {
+        let _ = write!(h, "<th>{} (mean ± sd)</th>", RichLabel::from_name(p).html());
+    }
+    let exact = methods.get("exact");
+    if exact.is_some() {
+        for p in &run.hyper {
+            let _ = write!(
+                h,
+                "<th>{} − exact, in exact sd</th>",
+                RichLabel::from_name(p).html()
+            );
+        }
+    }
+    h.push_str("<th>wall time (s)</th><th>min bulk-ESS / s</th><th>warnings</th></tr>\n");
+    for (name, _) in run.traces.iter() {
+        let m = &methods[name];
+        let _ = write!(h, "<tr><td class=\"l\">{}</td>", html_escape(name));
+        for p in &run.hyper {
+            let ps = &m["params"][p];
+            let _ = write!(
+                h,
+                "<td>{} ± {}</td>",
+                fmt_num(ps["mean"].as_f64(), 4),
+                fmt_num(ps["sd"].as_f64(), 4)
+            );
+        }
+        if let Some(e) = exact {
+            for p in &run.hyper {
+                let gap = match (
+                    m["params"][p]["mean"].as_f64(),
+                    e["params"][p]["mean"].as_f64(),
+                    e["params"][p]["sd"].as_f64(),
+                ) {
+                    (Some(a), Some(b), Some(sd)) if sd > 0.0 => Some((a - b) / sd),
+                    _ => None,
+                };
+                let flag = if gap.is_some_and(|g| g.abs() > 3.0) {
+                    " class=\"warn\""
+                } else {
+                    ""
+                };
+                let _ = write!(h, "<td{flag}>{}</td>", fmt_num(gap, 2));
+            }
+        }
+        let n_warn = m["warnings"].as_array().map_or(0, Vec::len);
+        let _ = writeln!(
+            h,
+            "<td>{}</td><td>{}</td><td>{}</td></tr>",
+            fmt_num(m["wall_s"].as_f64(), 2),
+            fmt_num(
+                m.pointer("/sampler/min_ess_bulk_per_s").and_then(Value::as_f64),
+                0
+            ),
+            n_warn
+        );
+    }
+    h.push_str("</table>\n");
+    for (stem, caption) in figures {
+        let _ = writeln!(
+            h,
+            "<figure><a href=\"{stem}.svg\"><img src=\"{stem}.png\" alt=\"{}\"></a><figcaption>{} \
+             (<a href=\"{stem}.svg\">SVG</a>)</figcaption></figure>",
+            html_escape(caption),
+            html_escape(caption)
+        );
+    }
+    h.push_str(
+        "<figure><img src=\"graph.svg\" alt=\"the model in plate notation\"><figcaption>The hierarchical \
+         model in plate notation (Graphviz source: <a href=\"graph.dot\">graph.dot</a>)</figcaption></figure>\n",
+    );
+    // ArviZ's columns.
+    h.push_str(
+        "<h2>Diagnostics</h2>\n<table><tr><th class=\"l\">method</th><th class=\"l\">param</th><th>mean</th>\
+         <th>sd</th><th>hdi_3%</th><th>hdi_97%</th><th>mcse_mean</th><th>mcse_sd</th><th>ess_bulk</th>\
+         <th>ess_tail</th><th>r_hat</th></tr>\n",
+    );
+    for (name, _) in &run.traces {
+        for p in &run.hyper {
+            let ps = &methods[name]["params"][p];
+            if ps.get("r_hat").is_none() {
+                continue;
+            }
+            let r_hat = ps["r_hat"].as_f64();
+            let flag = if r_hat.is_some_and(|r| r > 1.01) {
+                " class=\"warn\""
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{flag}>{}</td></tr>",
+                html_escape(name),
+                RichLabel::from_name(p).html(),
+                fmt_num(ps["mean"].as_f64(), 4),
+                fmt_num(ps["sd"].as_f64(), 4),
+                fmt_num(ps["hdi_3"].as_f64(), 4),
+                fmt_num(ps["hdi_97"].as_f64(), 4),
+                fmt_num(ps["mcse_mean"].as_f64(), 5),
+                fmt_num(ps["mcse_sd"].as_f64(), 5),
+                fmt_num(ps["ess_bulk"].as_f64(), 0),
+                fmt_num(ps["ess_tail"].as_f64(), 0),
+                fmt_num(r_hat, 3)
+            );
+        }
+    }
+    h.push_str("</table>\n");
+    // Samplers and importance-sampling reliability.
+    h.push_str(
+        "<table><tr><th class=\"l\">method</th><th class=\"l\">sampler</th><th>chains</th><th>tune</th>\
+         <th>draws</th><th>divergences</th><th>gradients</th><th>acceptance</th></tr>\n",
+    );
+    for (name, _) in &run.traces {
+        let m = &methods[name];
+        let Some(sm) = m.get("sampler") else { continue };
+        let acc = m
+            .pointer("/diagnostics/acceptance_fraction")
+            .or_else(|| m.pointer("/diagnostics/mean_acceptance"))
+            .and_then(Value::as_f64);
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            html_escape(name),
+            html_escape(sm["name"].as_str().unwrap_or("")),
+            sm["chains"],
+            sm["tune"],
+            sm["draws"],
+            sm["divergences"],
+            sm["grad_evals"],
+            fmt_num(acc, 3)
+        );
+    }
+    h.push_str("</table>\n");
+    for (name, _) in &run.traces {
+        let Some(is) = methods[name].pointer("/diagnostics/importance_sampling") else {
+            continue;
+        };
+        let _ = write!(
+            h,
+            "<h3>Importance-sampling reliability ({}), over {} posterior draws</h3>\n<table><tr>\
+             <th class=\"l\">at</th><th>ESS min</th><th>ESS median</th><th>objects with ESS &lt; 20</th>\
+             <th>Var(ln L)</th><th>max k-hat</th><th>objects above the k-hat threshold</th></tr>\n",
+            html_escape(name),
+            is["n_draws_checked"]
+        );
+        for (label, key) in [("median draw", "at_median"), ("worst draw", "worst")] {
+            let r = &is[key];
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"l\">{label}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                fmt_num(r["ess_min"].as_f64(), 1),
+                fmt_num(r["ess_median"].as_f64(), 1),
+                r["n_ess_below_20"],
+                fmt_num(r["var_ln_l"].as_f64(), 2),
+                fmt_num(r["k_hat_max"].as_f64(), 2),
+                r["n_k_hat_above_threshold"]
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str("<h2>Warnings</h2>\n");
+    let mut any = false;
+    for (name, _) in &run.traces {
+        let warnings = methods[name]["warnings"].as_array().cloned().unwrap_or_default();
+        if warnings.is_empty() {
+            continue;
+        }
+        any = true;
+        let _ = write!(h, "<h3>{}</h3>\n<ul>\n", html_escape(name));
+        for w in warnings {
+            let _ = writeln!(
+                h,
+                "<li class=\"warn\">{}</li>",
+                html_escape(w.as_str().unwrap_or(""))
+            );
+        }
+        h.push_str("</ul>\n");
+    }
+    if !any {
+        h.push_str("<p class=\"ok\">None: every threshold was met.</p>\n");
+    }
+    let _ = write!(
+        h,
+        "<p style=\"color:#888;font-size:85%\">Made by popinf {} from the files in this directory; \
+         rebuild with <code>popinf report {}</code>.</p>\n</body></html>\n",
+        env!("CARGO_PKG_VERSION"),
+        html_escape(&run.dir.display().to_string())
+    );
+    h
+}
