@@ -572,7 +572,11 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
         self.reduce_blocks(1, &mut total, |block, out| {
             out[0] = self.block_value(theta, block)
         });
-        total[0] - self.sum_ln_n_samples
+        let mut g_norm = [0.0f64; MAX_PARAMS];
+        let ln_z = self
+            .model
+            .ln_norm_grad(theta, &mut g_norm[..self.model.n_params()]);
+        total[0] - self.sum_ln_n_samples - self.catalog.n_obj() as f64 * ln_z
     }
 
     fn ln_likelihood_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
@@ -583,8 +587,14 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
             let (v, g) = out.split_first_mut().expect("stride is p + 1 >= 1");
             *v = self.block_value_grad(theta, block, g);
         });
-        grad[..p].copy_from_slice(&total[1..]);
-        total[0] - self.sum_ln_n_samples
+        // The normalising constant of an unnormalised model, once per object.
+        let mut g_norm = [0.0f64; MAX_PARAMS];
+        let ln_z = self.model.ln_norm_grad(theta, &mut g_norm[..p]);
+        let n = self.catalog.n_obj() as f64;
+        for k in 0..p {
+            grad[k] = total[1 + k] - n * g_norm[k];
+        }
+        total[0] - self.sum_ln_n_samples - n * ln_z
     }
 }
 

@@ -27,6 +27,15 @@ pub trait PopulationModel: Send + Sync {
     /// so the likelihood can take each parameter's weighted sum as one
     /// contiguous dot product.
     fn ln_pdf_grad_batch(&self, theta: &[f64], mu: &[f64], ln_p: &mut [f64], grad: &mut [f64]);
+
+    /// ln Z(theta) with d ln Z / d theta into `grad`, when the batch values
+    /// are ln of an unnormalised density f: p = f / Z. Subtracted once per
+    /// object by the likelihood, never per sample. Default: 0 (normalised).
+    fn ln_norm_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        let _ = theta;
+        grad.fill(0.0);
+        0.0
+    }
 }
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_7;
