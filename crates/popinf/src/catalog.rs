@@ -253,6 +253,53 @@ impl SampleCatalog {
         }
     }
 
+    /// The catalog with each sample's weight multiplied by the detection
+    /// probability P_det(mu) (a completeness limit or table on the true
+    /// values): ln pi becomes ln pi - ln P_det. A sample the survey could
+    /// not have detected gets ln pi + 1e10, i.e. weight exp(-1e10) = 0.
+    /// Returns the objects none of whose samples is detectable.
+    pub fn with_detection(&self, p_det: impl Fn(&[f64]) -> f64) -> Result<(Self, Vec<usize>)> {
+        const UNDETECTABLE: f64 = 1e10;
+        let n_total = self.total_samples();
+        let mut ln_prior = Vec::with_capacity(n_total);
+        let mut hopeless = Vec::new();
+        for i in 0..self.n_obj() {
+            let obj = self.object(i);
+            let mut any = false;
+            for j in 0..obj.n_samples() {
+                let c = p_det(&obj.values[j * self.dim..(j + 1) * self.dim]);
+                if !(0.0..=1.0).contains(&c) {
+                    return invalid!("object {i}, sample {j}: detection probability {c} is outside [0, 1]");
+                }
+                any |= c > 0.0;
+                ln_prior.push(obj.ln_prior(j) - if c > 0.0 { c.ln() } else { -UNDETECTABLE });
+            }
+            if !any {
+                hopeless.push(i);
+            }
+        }
+        Ok((Self::new(self.dim, self.values.clone(), ln_prior, self.offsets.clone())?, hopeless))
+    }
+
+    /// The objects whose index `keep` says, in order.
+    pub fn subset(&self, keep: &[usize]) -> Result<Self> {
+        let mut values = Vec::new();
+        let mut ln_prior = Vec::new();
+        let mut offsets = vec![0];
+        for &i in keep {
+            let obj = self.object(i);
+            values.extend_from_slice(obj.values);
+            for j in 0..obj.n_samples() {
+                ln_prior.push(obj.ln_prior(j));
+            }
+            offsets.push(offsets.last().unwrap() + obj.n_samples());
+        }
+        match self.flat_ln_prior {
+            Some(c) => Self::with_flat_prior(self.dim, values, c, offsets),
+            None => Self::new(self.dim, values, ln_prior, offsets),
+        }
+    }
+
     /// Per-object, per-component medians: the point estimates the naive
     /// method treats as truth. Returned as a catalog with one sample per
     /// object and a flat interim prior, so that the importance-sampled

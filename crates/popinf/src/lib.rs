@@ -30,6 +30,7 @@ pub mod quadrature;
 pub mod report;
 pub mod sampler;
 pub mod sbc;
+pub mod selection;
 pub mod simulate;
 pub mod special;
 pub mod stats;

@@ -148,12 +148,12 @@ impl Population {
             }
             Population::Binned { edges, smoothness } => {
                 if edges.len() < 2
-                    || edges.windows(2).any(|w| !(w[0] < w[1]))
+                    || edges.windows(2).any(|w| w[0] >= w[1])
                     || edges.iter().any(|e| !e.is_finite())
                 {
                     return invalid!("binned model: edges must be finite and increasing, got {edges:?}");
                 }
-                if !(*smoothness > 0.0) {
+                if smoothness.is_nan() || *smoothness <= 0.0 {
                     return invalid!("binned model: smoothness must be positive, got {smoothness}");
                 }
             }
@@ -245,7 +245,7 @@ impl Population {
                 -0.5 * z * z - s.ln() - HALF_LN_2PI
             }
             Population::LogNormal => {
-                if !(x > 0.0) {
+                if x.is_nan() || x <= 0.0 {
                     grad!(0 => 0.0, 1 => 0.0);
                     return ninf;
                 }
@@ -497,7 +497,7 @@ impl Population {
             }
         };
         let (sums, _) = integrate(&mut f, lo, hi, &breaks, p + 1, QUAD_REL_TOL, 0.0);
-        if !(sums[0] > 0.0) {
+        if sums[0].is_nan() || sums[0] <= 0.0 {
             grad[..p].fill(0.0);
             return f64::NEG_INFINITY;
         }
@@ -707,6 +707,7 @@ mod tests {
     /// An independent check of the normalisation: adaptive Simpson on the
     /// normalised pdf, to 1e-12.
     fn simpson(f: &dyn Fn(f64) -> f64, a: f64, b: f64, tol: f64, depth: u32) -> f64 {
+        #[allow(clippy::too_many_arguments)]
         fn rec(
             f: &dyn Fn(f64) -> f64,
             a: f64,

@@ -109,8 +109,8 @@ pub fn integrate(
         if err <= rel_tol * total.abs() + abs_tol || panels.len() >= MAX_PANELS {
             let mut sums = vec![0.0; m];
             for p in &panels {
-                for k in 0..m {
-                    sums[k] += p.2[k];
+                for (s, v) in sums.iter_mut().zip(&p.2) {
+                    *s += v;
                 }
             }
             return (sums, err);
