@@ -15,7 +15,9 @@ use crate::invalid;
 use crate::latent::{LatentGaussianModel, Parametrisation};
 use crate::likelihood::ImportanceLikelihood;
 use crate::method::{MethodSummary, ensemble_method, nuts_method, with_ess_rate};
-use crate::population::{Gaussian, PopulationModel};
+use crate::models::{MODEL_NAMES, Population};
+use crate::population::PopulationModel;
+use crate::selection::{Counts, PopulationLikelihood, Selection};
 use crate::posterior::{Hyperposterior, LogDensity, SampleableModel};
 use crate::prior::Hyperprior;
 use crate::sampler::{
@@ -42,6 +44,14 @@ pub struct RunFile {
     pub likelihood: LikelihoodSection,
     #[serde(default)]
     pub sampler: SamplerSection,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub selection: SelectionSection,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub counts: CountsSection,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -58,8 +68,48 @@ pub struct DataSection {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
-    /// Population model: "gaussian".
+    /// Population model: one of `models::MODEL_NAMES`.
     pub population: Option<String>,
+    /// [lo, hi] of a bounded model (truncated_normal, schechter,
+    /// double_schechter, power_law, broken_power_law).
+    pub support: Option<[f64; 2]>,
+    /// Mixture: number of Gaussian components.
+    pub components: Option<usize>,
+    /// Binned: bin edges.
+    pub edges: Option<Vec<f64>>,
+    /// Binned: sd of the Gaussian prior on neighbouring log heights.
+    pub smoothness: Option<f64>,
+}
+
+/// Selection effects on the true values (one of limit, completeness,
+/// injections).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionSection {
+    /// Completeness limit: objects are detected if and only if mu > limit.
+    pub limit: Option<f64>,
+    /// CSV with columns x, completeness (linear interpolation).
+    pub completeness: Option<PathBuf>,
+    /// Found injections: .npz with 1-D arrays `values`, `ln_p_draw`, or a
+    /// CSV with those columns.
+    pub injections: Option<PathBuf>,
+    /// Injections drawn in all (found or not).
+    pub n_draw: Option<f64>,
+    /// Require Neff_sel > this times the number of objects (default 4).
+    pub min_neff_per_object: Option<f64>,
+    /// Reject hyperparameters where that fails (default true).
+    pub reject_low_neff: Option<bool>,
+}
+
+/// How the number of objects enters: "shape" (default), "rate" (Poisson
+/// with a free expected number), "volume" (Poisson for a model with an
+/// amplitude over a survey volume).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountsSection {
+    pub form: Option<String>,
+    /// Survey volume (e.g. Mpc^3; phi* then comes in Mpc^-3 dex^-1).
+    pub volume: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -91,10 +141,32 @@ pub struct SamplerSection {
 const KNOWN_KEYS: &[(&str, &[&str])] = &[
     (
         "",
-        &["seed", "out", "data", "model", "priors", "likelihood", "sampler"],
+        &[
+            "seed",
+            "out",
+            "data",
+            "model",
+            "priors",
+            "likelihood",
+            "sampler",
+            "selection",
+            "counts",
+        ],
     ),
     ("data", &["samples", "measurements", "interim_prior"]),
-    ("model", &["population"]),
+    ("model", &["population", "support", "components", "edges", "smoothness"]),
+    (
+        "selection",
+        &[
+            "limit",
+            "completeness",
+            "injections",
+            "n_draw",
+            "min_neff_per_object",
+            "reject_low_neff",
+        ],
+    ),
+    ("counts", &["form", "volume"]),
     ("likelihood", &["kind", "bias_correction", "parametrisation"]),
     (
         "sampler",
@@ -183,6 +255,8 @@ impl RunFile {
         rebase(&mut run.data.samples);
         rebase(&mut run.data.measurements);
         rebase(&mut run.out);
+        rebase(&mut run.selection.completeness);
+        rebase(&mut run.selection.injections);
         Ok(run)
     }
 
@@ -201,6 +275,9 @@ impl RunFile {
         take(&mut self.data.measurements, other.data.measurements);
         take(&mut self.data.interim_prior, other.data.interim_prior);
         take(&mut self.model.population, other.model.population);
+        take(&mut self.model.support, other.model.support);
+        take(&mut self.counts.volume, other.counts.volume);
+        take(&mut self.selection.limit, other.selection.limit);
         take(&mut self.likelihood.kind, other.likelihood.kind);
         take(
             &mut self.likelihood.bias_correction,
@@ -232,14 +309,8 @@ impl RunFile {
     /// Every default filled in and every name checked.
     pub fn resolve(&self) -> Result<FitConfig> {
         let population = self.model.population.clone().unwrap_or_else(|| "gaussian".into());
-        let known_models = ["gaussian"];
-        if !known_models.contains(&population.as_str()) {
-            return invalid!(
-                "unknown population model '{population}'{} (available: {})",
-                suggestion(&population, &known_models),
-                known_models.join(", ")
-            );
-        }
+        let counts = self.counts_form()?;
+        let model = self.population_model(&population, matches!(counts, Counts::Volume(_)))?;
         let data = match (&self.data.samples, &self.data.measurements) {
             (Some(s), None) => DataSource::Samples(s.clone()),
             (None, Some(m)) => DataSource::Measurements(m.clone()),
@@ -287,8 +358,16 @@ impl RunFile {
             Some(s) => s.parse()?,
             None => InterimPriorSpec::Flat,
         };
-        // The Gaussian is the only population model so far (checked above).
-        let param_names: Vec<String> = Gaussian.param_names();
+        if let (DataSource::Measurements(_), false) = (&data, population == "gaussian") {
+            return invalid!(
+                "the hierarchical likelihood over measurements supports the gaussian population only; \
+                 give per-object samples for the {population} model"
+            );
+        }
+        let mut param_names: Vec<String> = model.param_names();
+        if counts == Counts::Rate {
+            param_names.push("rate".into());
+        }
         let mut priors = Vec::with_capacity(param_names.len());
         for name in &param_names {
             let Some(spec) = self.priors.get(name) else {
@@ -328,10 +407,19 @@ impl RunFile {
             other => return invalid!("unknown parametrisation '{other}' (use non-centred or centred)"),
         };
         let defaults = NutsSettings::default();
+        let selection = self.selection_spec()?;
+        if matches!(data, DataSource::Measurements(_))
+            && (selection != SelectionSpec::None || counts != Counts::Shape)
+        {
+            return invalid!("selection effects and counts need per-object samples (data.samples)");
+        }
         let mut cfg = FitConfig {
             data,
             interim_prior,
             population,
+            model,
+            selection,
+            counts,
             param_names,
             priors,
             likelihood: kind,
@@ -350,6 +438,113 @@ impl RunFile {
         };
         cfg.resolved = self.resolved_file(&cfg);
         Ok(cfg)
+    }
+
+    fn counts_form(&self) -> Result<Counts> {
+        let form = self.counts.form.clone().unwrap_or_else(|| {
+            if self.counts.volume.is_some() { "volume" } else { "shape" }.into()
+        });
+        match (form.as_str(), self.counts.volume) {
+            ("shape", None) => Ok(Counts::Shape),
+            ("rate", None) => Ok(Counts::Rate),
+            ("volume", Some(v)) if v > 0.0 && v.is_finite() => Ok(Counts::Volume(v)),
+            ("volume", Some(v)) => invalid!("counts.volume must be positive and finite, got {v}"),
+            ("volume", None) => invalid!("counts.form = \"volume\" needs counts.volume (e.g. in Mpc^3)"),
+            ("shape" | "rate", Some(_)) => {
+                invalid!("counts.volume is only used with counts.form = \"volume\"")
+            }
+            (other, _) => invalid!(
+                "unknown counts form '{other}'{} (use shape, rate or volume)",
+                suggestion(other, &["shape", "rate", "volume"])
+            ),
+        }
+    }
+
+    fn population_model(&self, name: &str, with_amplitude: bool) -> Result<Population> {
+        let support = || -> Result<(f64, f64)> {
+            match self.model.support {
+                Some([lo, hi]) => Ok((lo, hi)),
+                None => invalid!("the {name} model needs model.support = [lo, hi]"),
+            }
+        };
+        let model = match name {
+            "gaussian" => Population::Gaussian,
+            "lognormal" => Population::LogNormal,
+            "beta" => Population::Beta,
+            "truncated_normal" => {
+                let (lo, hi) = support()?;
+                Population::TruncatedNormal { lo, hi }
+            }
+            "schechter" => {
+                let (lo, hi) = support()?;
+                Population::Schechter {
+                    lo,
+                    hi,
+                    amplitude: with_amplitude,
+                }
+            }
+            "double_schechter" => {
+                let (lo, hi) = support()?;
+                Population::DoubleSchechter { lo, hi }
+            }
+            "power_law" => {
+                let (lo, hi) = support()?;
+                Population::PowerLaw { lo, hi }
+            }
+            "broken_power_law" => {
+                let (lo, hi) = support()?;
+                Population::BrokenPowerLaw { lo, hi }
+            }
+            "mixture" => Population::Mixture {
+                k: self.model.components.unwrap_or(2),
+            },
+            "binned" => Population::Binned {
+                edges: match &self.model.edges {
+                    Some(e) => e.clone(),
+                    None => return invalid!("the binned model needs model.edges = [e0, e1, ...]"),
+                },
+                smoothness: self.model.smoothness.unwrap_or(1.0),
+            },
+            other => {
+                return invalid!(
+                    "unknown population model '{other}'{} (available: {})",
+                    suggestion(other, &MODEL_NAMES),
+                    MODEL_NAMES.join(", ")
+                );
+            }
+        };
+        model.validate()?;
+        model.check_size()?;
+        Ok(model)
+    }
+
+    fn selection_spec(&self) -> Result<SelectionSpec> {
+        let s = &self.selection;
+        let given = [s.limit.is_some(), s.completeness.is_some(), s.injections.is_some()];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return invalid!("give one of selection.limit, selection.completeness and selection.injections");
+        }
+        if let Some(l) = s.limit {
+            if !l.is_finite() {
+                return invalid!("selection.limit must be finite, got {l}");
+            }
+            return Ok(SelectionSpec::Limit(l));
+        }
+        if let Some(p) = &s.completeness {
+            return Ok(SelectionSpec::Table(p.clone()));
+        }
+        if let Some(p) = &s.injections {
+            let Some(n_draw) = s.n_draw else {
+                return invalid!("selection.injections needs selection.n_draw, the number of injections drawn in all");
+            };
+            return Ok(SelectionSpec::Injections {
+                path: p.clone(),
+                n_draw,
+                min_neff_per_object: s.min_neff_per_object.unwrap_or(4.0),
+                reject: s.reject_low_neff.unwrap_or(true),
+            });
+        }
+        Ok(SelectionSpec::None)
     }
 
     /// The run file with every default filled in from the resolved `cfg`
@@ -378,8 +573,25 @@ impl RunFile {
             max_depth: Some(cfg.max_depth),
             walkers: Some(cfg.walkers),
         };
+        if let Counts::Volume(v) = cfg.counts {
+            r.counts.volume = Some(v);
+        }
+        r.counts.form = Some(
+            match cfg.counts {
+                Counts::Shape => "shape",
+                Counts::Rate => "rate",
+                Counts::Volume(_) => "volume",
+            }
+            .into(),
+        );
         // Absolute paths, so the saved file works from its own folder.
-        for p in [&mut r.data.samples, &mut r.data.measurements, &mut r.out]
+        for p in [
+            &mut r.data.samples,
+            &mut r.data.measurements,
+            &mut r.out,
+            &mut r.selection.completeness,
+            &mut r.selection.injections,
+        ]
             .into_iter()
             .flatten()
         {
@@ -397,12 +609,29 @@ pub enum DataSource {
     Measurements(PathBuf),
 }
 
+/// A selection effect as configured (files not yet read).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectionSpec {
+    None,
+    Limit(f64),
+    Table(PathBuf),
+    Injections {
+        path: PathBuf,
+        n_draw: f64,
+        min_neff_per_object: f64,
+        reject: bool,
+    },
+}
+
 /// A run with every choice made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitConfig {
     pub data: DataSource,
     pub interim_prior: InterimPriorSpec,
     pub population: String,
+    pub model: Population,
+    pub selection: SelectionSpec,
+    pub counts: Counts,
     pub param_names: Vec<String>,
     pub priors: Vec<Hyperprior>,
     pub likelihood: String,
@@ -422,8 +651,50 @@ pub struct FitConfig {
 
 /// The data, loaded and checked before anything is written.
 pub enum LoadedData {
-    Samples(SampleCatalog),
+    Samples { catalog: SampleCatalog, selection: Selection },
     Measurements(Measurements),
+}
+
+/// Reads a selection's files.
+pub fn load_selection(spec: &SelectionSpec) -> Result<Selection> {
+    let shown = |p: &Path| p.display().to_string();
+    let selection = match spec {
+        SelectionSpec::None => Selection::None,
+        SelectionSpec::Limit(l) => Selection::Limit(*l),
+        SelectionSpec::Table(path) => {
+            let mut cols = crate::input::read_csv_columns(path, &["x", "completeness"])?;
+            let c = cols.pop().expect("two columns");
+            let x = cols.pop().expect("two columns");
+            let table = Selection::Table { x, c };
+            table.validate().map_err(|e| Error::Invalid(format!("{}: {e}", shown(path))))?;
+            table
+        }
+        SelectionSpec::Injections {
+            path,
+            n_draw,
+            min_neff_per_object,
+            reject,
+        } => {
+            let names = ["values", "ln_p_draw"];
+            let mut cols = if path.extension().is_some_and(|e| e == "npz") {
+                crate::input::read_npz_vectors(path, &names)?
+            } else {
+                crate::input::read_csv_columns(path, &names)?
+            };
+            let ln_p_draw = cols.pop().expect("two columns");
+            let values = cols.pop().expect("two columns");
+            let inj = Selection::Injections {
+                values,
+                ln_p_draw,
+                n_draw: *n_draw,
+                min_neff_per_object: *min_neff_per_object,
+                reject: *reject,
+            };
+            inj.validate().map_err(|e| Error::Invalid(format!("{}: {e}", shown(path))))?;
+            inj
+        }
+    };
+    Ok(selection)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -448,11 +719,155 @@ pub struct FitResult {
     pub nuts_stats: Option<NutsDrawStats>,
     /// Ensemble: ln posterior of each kept draw, chain-major.
     pub ensemble_ln_prob: Option<Vec<f64>>,
+    /// Importance fits: the population-informed per-object summaries.
+    pub objects_csv: Option<Vec<u8>>,
+}
+
+/// Every object needs a sample inside the population model's support.
+fn check_support(file: &str, catalog: &SampleCatalog, model: &Population) -> Result<()> {
+    let p = model.n_params();
+    // Support does not depend on theta for bounded models; any valid theta
+    // shows it. Unbounded models have nothing to check.
+    let (lo, hi) = match model {
+        Population::TruncatedNormal { lo, hi }
+        | Population::Schechter { lo, hi, .. }
+        | Population::DoubleSchechter { lo, hi }
+        | Population::PowerLaw { lo, hi }
+        | Population::BrokenPowerLaw { lo, hi } => (*lo, *hi),
+        Population::Beta => (0.0, 1.0),
+        Population::Binned { edges, .. } => (edges[0], edges[edges.len() - 1]),
+        Population::LogNormal => (0.0, f64::INFINITY),
+        _ => return Ok(()),
+    };
+    let _ = p;
+    for i in 0..catalog.n_obj() {
+        let obj = catalog.object(i);
+        if !obj.values.iter().any(|&x| x >= lo && x <= hi) {
+            let (min, max) = obj
+                .values
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+            return invalid!(
+                "{file}: object {i}: none of its {} samples (from {min} to {max}) lies inside the population \
+                 model's support [{lo}, {hi}]; widen model.support or remove the object",
+                obj.n_samples()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// xi at the posterior, and for injections the smallest Neff_sel over the
+/// checked draws.
+fn selection_diagnostics<L: crate::likelihood::HyperLikelihood>(
+    like: &PopulationLikelihood<L>,
+    draws: &[Vec<f64>],
+) -> Option<crate::method::SelectionDiagnostics> {
+    if matches!(like.selection, Selection::None) || draws.is_empty() {
+        return None;
+    }
+    let p = like.model.n_params();
+    let mut xi: Vec<f64> = Vec::new();
+    let mut n_eff_min = f64::INFINITY;
+    let mut g = vec![0.0; p];
+    for d in draws {
+        let (ln_xi, est) = like.selection.ln_xi_grad(&like.model, &d[..p], &mut g);
+        xi.push(ln_xi.exp());
+        if let Some(e) = est {
+            n_eff_min = n_eff_min.min(e.n_eff);
+        }
+    }
+    xi.sort_by(f64::total_cmp);
+    let injections = matches!(like.selection, Selection::Injections { .. });
+    Some(crate::method::SelectionDiagnostics {
+        xi_median: crate::stats::quantile_sorted(&xi, 0.5),
+        n_eff_min: injections.then_some(n_eff_min),
+        n_eff_per_object_min: injections.then_some(n_eff_min / like.n_obj as f64),
+    })
+}
+
+/// Weighted quantile: the sample-midpoint CDF, interpolated linearly.
+fn weighted_quantile(sorted: &[(f64, f64)], total: f64, q: f64) -> f64 {
+    let mut cum = 0.0;
+    let mut prev: Option<(f64, f64)> = None;
+    for &(x, w) in sorted {
+        let c = (cum + 0.5 * w) / total;
+        cum += w;
+        if c >= q {
+            return match prev {
+                Some((px, pc)) if c > pc => px + (x - px) * (q - pc) / (c - pc),
+                _ => x,
+            };
+        }
+        prev = Some((x, c));
+    }
+    sorted.last().map_or(f64::NAN, |s| s.0)
+}
+
+/// `objects.csv`: each object's posterior under the inferred population,
+/// its samples re-weighted by p(mu | theta) P_det / pi, the normalised
+/// weights averaged over up to 100 hyperposterior draws.
+pub fn objects_csv(catalog: &SampleCatalog, model: &Population, trace: &Trace) -> Result<Vec<u8>> {
+    use rayon::prelude::*;
+    let p = model.n_params();
+    let draws: Vec<Vec<f64>> = spread_draws(trace, 100).into_iter().map(|d| d[..p].to_vec()).collect();
+    let dim = catalog.dim();
+    let rows: Vec<String> = (0..catalog.n_obj())
+        .into_par_iter()
+        .map(|i| {
+            let obj = catalog.object(i);
+            let s = obj.n_samples();
+            let mut weight = vec![0.0; s];
+            let mut ln_w = vec![0.0; s];
+            for theta in &draws {
+                model.ln_pdf_batch(theta, obj.values, &mut ln_w);
+                for (j, lw) in ln_w.iter_mut().enumerate() {
+                    *lw -= obj.ln_prior(j);
+                }
+                let m = ln_w.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                if m == f64::NEG_INFINITY {
+                    continue;
+                }
+                let total: f64 = ln_w.iter().map(|lw| (lw - m).exp()).sum();
+                for (w, lw) in weight.iter_mut().zip(&ln_w) {
+                    *w += (lw - m).exp() / total;
+                }
+            }
+            let total: f64 = weight.iter().sum();
+            let ess = total * total / weight.iter().map(|w| w * w).sum::<f64>();
+            let mut row = format!("{i}");
+            for k in 0..dim {
+                let mut pairs: Vec<(f64, f64)> = (0..s).map(|j| (obj.values[j * dim + k], weight[j])).collect();
+                let mean = pairs.iter().map(|(x, w)| x * w).sum::<f64>() / total;
+                let var = pairs.iter().map(|(x, w)| w * (x - mean).powi(2)).sum::<f64>() / total;
+                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let q = |q| weighted_quantile(&pairs, total, q);
+                row.push_str(&format!(",{mean:?},{:?},{:?},{:?},{:?}", var.sqrt(), q(0.16), q(0.5), q(0.84)));
+            }
+            row.push_str(&format!(",{ess:.1}\n"));
+            row
+        })
+        .collect();
+    let mut out = String::from("object");
+    for k in 0..dim {
+        let suffix = if dim == 1 { String::new() } else { format!("_{k}") };
+        for col in ["mean", "sd", "q16", "q50", "q84"] {
+            out.push_str(&format!(",{col}{suffix}"));
+        }
+    }
+    out.push_str(",ess\n");
+    for r in rows {
+        out.push_str(&r);
+    }
+    Ok(out.into_bytes())
 }
 
 pub fn load_data(cfg: &FitConfig) -> Result<LoadedData> {
     match &cfg.data {
-        DataSource::Samples(p) => Ok(LoadedData::Samples(read_samples(p, &cfg.interim_prior)?)),
+        DataSource::Samples(p) => Ok(LoadedData::Samples {
+            catalog: read_samples(p, &cfg.interim_prior)?,
+            selection: load_selection(&cfg.selection)?,
+        }),
         DataSource::Measurements(p) => Ok(LoadedData::Measurements(read_measurements(p)?)),
     }
 }
@@ -667,17 +1082,56 @@ pub fn run_fit(
     };
     let names: Vec<&str> = cfg.param_names.iter().map(String::as_str).collect();
     observer.on_stage(&format!("fit ({}, {})", cfg.likelihood, cfg.sampler));
+    let mut objects = None;
     let (info, mut method, trace, nuts_stats, ln_prob) = match data {
-        LoadedData::Samples(catalog) => {
+        LoadedData::Samples { catalog, selection } => {
+            // P_det on the true values re-weights every sample; the naive
+            // fit, which takes each median as the truth, keeps the objects
+            // whose median could have been detected.
+            let detected;
             let medians;
+            let mut notes = Vec::new();
             let catalog_used = if cfg.likelihood == "naive" {
-                medians = catalog.medians();
+                let all = catalog.medians();
+                let keep: Vec<usize> = (0..all.n_obj())
+                    .filter(|&i| selection.completeness(all.object(i).values[0]) > 0.0)
+                    .collect();
+                if keep.len() < all.n_obj() {
+                    notes.push(format!(
+                        "naive: {} of {} objects have a median the survey could not detect and were left out",
+                        all.n_obj() - keep.len(),
+                        all.n_obj()
+                    ));
+                }
+                if keep.is_empty() {
+                    return invalid!("naive fit: no object's median passes the selection");
+                }
+                medians = all.subset(&keep)?;
                 &medians
+            } else if matches!(selection, Selection::Limit(_) | Selection::Table { .. }) {
+                let (c, hopeless) = catalog.with_detection(|mu| selection.completeness(mu[0]))?;
+                if let Some(&i) = hopeless.first() {
+                    return invalid!(
+                        "{file}: object {i} has no sample the survey could have detected ({} such objects); \
+                         remove them or check the selection",
+                        hopeless.len()
+                    );
+                }
+                detected = c;
+                &detected
             } else {
                 catalog
             };
-            let like = ImportanceLikelihood::new(catalog_used, Gaussian)?
+            check_support(&file, catalog_used, &cfg.model)?;
+            let inner = ImportanceLikelihood::new(catalog_used, cfg.model.clone())?
                 .with_bias_correction(cfg.bias_correction && cfg.likelihood == "importance");
+            let like = PopulationLikelihood::new(
+                inner,
+                cfg.model.clone(),
+                selection.clone(),
+                cfg.counts,
+                catalog_used.n_obj(),
+            )?;
             let post = Hyperposterior::new(like, cfg.priors.clone())?;
             let info = FitDataInfo {
                 file,
@@ -695,11 +1149,20 @@ pub fn run_fit(
                 finished,
                 ensemble_state,
             )?;
+            let draws = spread_draws(&trace, 20);
+            if cfg.likelihood == "importance"
+                && let Some(d) = m.diagnostics.as_mut()
+            {
+                let p = cfg.model.n_params();
+                let model_draws: Vec<Vec<f64>> = draws.iter().map(|d| d[..p].to_vec()).collect();
+                d.importance_sampling = post.likelihood().inner.reliability_over(&model_draws);
+            }
+            if let Some(d) = m.diagnostics.as_mut() {
+                d.selection = selection_diagnostics(post.likelihood(), &draws);
+            }
+            m.warnings.extend(notes);
             if cfg.likelihood == "importance" {
-                let draws = spread_draws(&trace, 20);
-                if let Some(d) = m.diagnostics.as_mut() {
-                    d.importance_sampling = post.likelihood().reliability_over(&draws);
-                }
+                objects = Some(objects_csv(catalog_used, &cfg.model, &trace)?);
             }
             (info, m.clone(), trace, stats, lp)
         }
@@ -730,6 +1193,7 @@ pub fn run_fit(
         trace,
         nuts_stats,
         ensemble_ln_prob: ln_prob,
+        objects_csv: objects,
     })
 }
 
@@ -860,6 +1324,10 @@ pub fn write_outputs(cfg: &FitConfig, result: &FitResult) -> Result<Vec<PathBuf>
         ("stats.csv", stats_csv(result)),
         ("run.resolved.toml", resolved.into_bytes()),
     ];
+    let mut files = files;
+    if let Some(objects) = &result.objects_csv {
+        files.push(("objects.csv", objects.clone()));
+    }
     let mut written = Vec::new();
     for (name, bytes) in files {
         let path = dir.join(name);

@@ -475,6 +475,61 @@ fn read_counts(npz: &mut NpzReader<File>, shown: &str) -> Result<Option<Vec<usiz
     checked_counts(shown, &counts).map(Some)
 }
 
+/// Reads the named numeric columns of a CSV file with a header line.
+pub fn read_csv_columns(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
+    let shown = path.display().to_string();
+    let file = open(path)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(BufReader::new(file));
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?
+        .iter()
+        .map(String::from)
+        .collect();
+    let mut idx = Vec::new();
+    for name in names {
+        match header.iter().position(|h| h == name) {
+            Some(i) => idx.push(i),
+            None => {
+                return invalid!(
+                    "{shown}: the header needs columns {} (got '{}')",
+                    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+                    header.join(",")
+                );
+            }
+        }
+    }
+    let mut cols = vec![Vec::new(); names.len()];
+    for (row, record) in reader.records().enumerate() {
+        let line = row + 2;
+        let record = record.map_err(|e| Error::Invalid(format!("{shown}, line {line}: {e}")))?;
+        for (k, &i) in idx.iter().enumerate() {
+            let what = format!("'{}'", names[k]);
+            cols[k].push(parse_number(&shown, line, &what, record.get(i).unwrap_or(""))?);
+        }
+    }
+    Ok(cols)
+}
+
+/// Reads named 1-D float64 arrays from an .npz file.
+pub fn read_npz_vectors(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
+    let shown = path.display().to_string();
+    let file = open(path)?;
+    let mut npz = ndarray_npy::NpzReader::new(file).map_err(|e| Error::Invalid(format!("{shown}: not an .npz file: {e}")))?;
+    names
+        .iter()
+        .map(|name| {
+            let a: ndarray::Array1<f64> = npz
+                .by_name(&format!("{name}.npy"))
+                .or_else(|_| npz.by_name(name))
+                .map_err(|e| Error::Invalid(format!("{shown}: array '{name}' missing or not a 1-D float64 array: {e}")))?;
+            Ok(a.to_vec())
+        })
+        .collect()
+}
+
 /// Reads measurements: CSV with columns `x,sigma` (header required), or an
 /// .npy array of shape (N, 2).
 pub fn read_measurements(path: &Path) -> Result<Measurements> {

@@ -66,6 +66,22 @@ pub struct MethodDiagnostics {
     /// Importance sampling: reliability of the weights over posterior draws.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub importance_sampling: Option<ReliabilityReport>,
+    /// Selection effects: the detected fraction xi and, for injections,
+    /// the effective number of injections.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selection: Option<SelectionDiagnostics>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SelectionDiagnostics {
+    /// xi(theta) at the median over the checked posterior draws.
+    pub xi_median: f64,
+    /// Injections: smallest Neff_sel over the checked draws.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n_eff_min: Option<f64>,
+    /// Injections: that divided by the number of objects (want > 4).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n_eff_per_object_min: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,6 +237,12 @@ pub fn warnings_for(m: &MethodSummary) -> Vec<String> {
                 ));
             }
         }
+    }
+    if let Some(r) = d.selection.as_ref().and_then(|s| s.n_eff_per_object_min).filter(|&r| r < 4.0) {
+        w.push(format!(
+            "selection: the injections give Neff_sel = {r:.1} N somewhere in the posterior (want > 4 N, \
+             Farr 2019): the selection term is noisy there; use more injections"
+        ));
     }
     if let Some(report) = &d.importance_sampling {
         let r = &report.worst;

@@ -3,8 +3,10 @@
 //! With detection probability P_det(mu) on the true values, the
 //! population-level likelihood of N detected objects is
 //!
-//!     ln L = sum_i ln < P_det p(mu | theta) / pi >_i  -  N ln xi(theta),
-//!     xi(theta) = integral P_det(mu) p(mu | theta) dmu,
+//! ```text
+//! ln L = sum_i ln < P_det p(mu | theta) / pi >_i  -  N ln xi(theta),
+//! xi(theta) = integral P_det(mu) p(mu | theta) dmu,
+//! ```
 //!
 //! so a completeness limit or table multiplies each sample's weight by
 //! P_det (folded into the interim prior when the catalog is loaded) and
