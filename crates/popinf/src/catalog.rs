@@ -278,7 +278,10 @@ impl SampleCatalog {
                 hopeless.push(i);
             }
         }
-        Ok((Self::new(self.dim, self.values.clone(), ln_prior, self.offsets.clone())?, hopeless))
+        Ok((
+            Self::new(self.dim, self.values.clone(), ln_prior, self.offsets.clone())?,
+            hopeless,
+        ))
     }
 
     /// The objects whose index `keep` says, in order.

@@ -17,12 +17,12 @@ use crate::likelihood::ImportanceLikelihood;
 use crate::method::{MethodSummary, ensemble_method, nuts_method, with_ess_rate};
 use crate::models::{MODEL_NAMES, Population};
 use crate::population::PopulationModel;
-use crate::selection::{Counts, PopulationLikelihood, Selection};
 use crate::posterior::{Hyperposterior, LogDensity, SampleableModel};
 use crate::prior::Hyperprior;
 use crate::sampler::{
     ChainRecord, EnsembleSettings, EnsembleState, NutsDrawStats, NutsSettings, SamplerObserver,
 };
+use crate::selection::{Counts, PopulationLikelihood, Selection};
 use crate::trace::Trace;
 
 /// The run file as written: every key optional; defaults fill the gaps.
@@ -154,7 +154,10 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("data", &["samples", "measurements", "interim_prior"]),
-    ("model", &["population", "support", "components", "edges", "smoothness"]),
+    (
+        "model",
+        &["population", "support", "components", "edges", "smoothness"],
+    ),
     (
         "selection",
         &[
@@ -442,7 +445,12 @@ impl RunFile {
 
     fn counts_form(&self) -> Result<Counts> {
         let form = self.counts.form.clone().unwrap_or_else(|| {
-            if self.counts.volume.is_some() { "volume" } else { "shape" }.into()
+            if self.counts.volume.is_some() {
+                "volume"
+            } else {
+                "shape"
+            }
+            .into()
         });
         match (form.as_str(), self.counts.volume) {
             ("shape", None) => Ok(Counts::Shape),
@@ -520,7 +528,11 @@ impl RunFile {
 
     fn selection_spec(&self) -> Result<SelectionSpec> {
         let s = &self.selection;
-        let given = [s.limit.is_some(), s.completeness.is_some(), s.injections.is_some()];
+        let given = [
+            s.limit.is_some(),
+            s.completeness.is_some(),
+            s.injections.is_some(),
+        ];
         if given.iter().filter(|g| **g).count() > 1 {
             return invalid!("give one of selection.limit, selection.completeness and selection.injections");
         }
@@ -535,7 +547,9 @@ impl RunFile {
         }
         if let Some(p) = &s.injections {
             let Some(n_draw) = s.n_draw else {
-                return invalid!("selection.injections needs selection.n_draw, the number of injections drawn in all");
+                return invalid!(
+                    "selection.injections needs selection.n_draw, the number of injections drawn in all"
+                );
             };
             return Ok(SelectionSpec::Injections {
                 path: p.clone(),
@@ -592,8 +606,8 @@ impl RunFile {
             &mut r.selection.completeness,
             &mut r.selection.injections,
         ]
-            .into_iter()
-            .flatten()
+        .into_iter()
+        .flatten()
         {
             if let Ok(abs) = std::path::absolute(&*p) {
                 *p = abs;
@@ -651,7 +665,10 @@ pub struct FitConfig {
 
 /// The data, loaded and checked before anything is written.
 pub enum LoadedData {
-    Samples { catalog: SampleCatalog, selection: Selection },
+    Samples {
+        catalog: SampleCatalog,
+        selection: Selection,
+    },
     Measurements(Measurements),
 }
 
@@ -666,7 +683,9 @@ pub fn load_selection(spec: &SelectionSpec) -> Result<Selection> {
             let c = cols.pop().expect("two columns");
             let x = cols.pop().expect("two columns");
             let table = Selection::Table { x, c };
-            table.validate().map_err(|e| Error::Invalid(format!("{}: {e}", shown(path))))?;
+            table
+                .validate()
+                .map_err(|e| Error::Invalid(format!("{}: {e}", shown(path))))?;
             table
         }
         SelectionSpec::Injections {
@@ -690,7 +709,8 @@ pub fn load_selection(spec: &SelectionSpec) -> Result<Selection> {
                 min_neff_per_object: *min_neff_per_object,
                 reject: *reject,
             };
-            inj.validate().map_err(|e| Error::Invalid(format!("{}: {e}", shown(path))))?;
+            inj.validate()
+                .map_err(|e| Error::Invalid(format!("{}: {e}", shown(path))))?;
             inj
         }
     };
@@ -746,7 +766,9 @@ fn check_support(file: &str, catalog: &SampleCatalog, model: &Population) -> Res
             let (min, max) = obj
                 .values
                 .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+                    (a.min(x), b.max(x))
+                });
             return invalid!(
                 "{file}: object {i}: none of its {} samples (from {min} to {max}) lies inside the population \
                  model's support [{lo}, {hi}]; widen model.support or remove the object",
@@ -807,10 +829,19 @@ fn weighted_quantile(sorted: &[(f64, f64)], total: f64, q: f64) -> f64 {
 /// `objects.csv`: each object's posterior under the inferred population,
 /// its samples re-weighted by p(mu | theta) P_det / pi, the normalised
 /// weights averaged over up to 100 hyperposterior draws.
-pub fn objects_csv(catalog: &SampleCatalog, model: &Population, trace: &Trace) -> Result<Vec<u8>> {
+/// `ids[i]` is object i's index in the input file.
+pub fn objects_csv(
+    catalog: &SampleCatalog,
+    ids: &[usize],
+    model: &Population,
+    trace: &Trace,
+) -> Result<Vec<u8>> {
     use rayon::prelude::*;
     let p = model.n_params();
-    let draws: Vec<Vec<f64>> = spread_draws(trace, 100).into_iter().map(|d| d[..p].to_vec()).collect();
+    let draws: Vec<Vec<f64>> = spread_draws(trace, 100)
+        .into_iter()
+        .map(|d| d[..p].to_vec())
+        .collect();
     let dim = catalog.dim();
     let rows: Vec<String> = (0..catalog.n_obj())
         .into_par_iter()
@@ -835,14 +866,21 @@ pub fn objects_csv(catalog: &SampleCatalog, model: &Population, trace: &Trace) -
             }
             let total: f64 = weight.iter().sum();
             let ess = total * total / weight.iter().map(|w| w * w).sum::<f64>();
-            let mut row = format!("{i}");
+            let mut row = format!("{}", ids[i]);
             for k in 0..dim {
-                let mut pairs: Vec<(f64, f64)> = (0..s).map(|j| (obj.values[j * dim + k], weight[j])).collect();
+                let mut pairs: Vec<(f64, f64)> =
+                    (0..s).map(|j| (obj.values[j * dim + k], weight[j])).collect();
                 let mean = pairs.iter().map(|(x, w)| x * w).sum::<f64>() / total;
                 let var = pairs.iter().map(|(x, w)| w * (x - mean).powi(2)).sum::<f64>() / total;
                 pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
                 let q = |q| weighted_quantile(&pairs, total, q);
-                row.push_str(&format!(",{mean:?},{:?},{:?},{:?},{:?}", var.sqrt(), q(0.16), q(0.5), q(0.84)));
+                row.push_str(&format!(
+                    ",{mean:?},{:?},{:?},{:?},{:?}",
+                    var.sqrt(),
+                    q(0.16),
+                    q(0.5),
+                    q(0.84)
+                ));
             }
             row.push_str(&format!(",{ess:.1}\n"));
             row
@@ -1091,6 +1129,7 @@ pub fn run_fit(
             let detected;
             let medians;
             let mut notes = Vec::new();
+            let mut ids: Vec<usize> = (0..catalog.n_obj()).collect();
             let catalog_used = if cfg.likelihood == "naive" {
                 let all = catalog.medians();
                 let keep: Vec<usize> = (0..all.n_obj())
@@ -1107,17 +1146,33 @@ pub fn run_fit(
                     return invalid!("naive fit: no object's median passes the selection");
                 }
                 medians = all.subset(&keep)?;
+                ids = keep;
                 &medians
             } else if matches!(selection, Selection::Limit(_) | Selection::Table { .. }) {
                 let (c, hopeless) = catalog.with_detection(|mu| selection.completeness(mu[0]))?;
-                if let Some(&i) = hopeless.first() {
+                if hopeless.len() == catalog.n_obj() {
                     return invalid!(
-                        "{file}: object {i} has no sample the survey could have detected ({} such objects); \
-                         remove them or check the selection",
-                        hopeless.len()
+                        "{file}: no object has a sample the survey could have detected; check the selection"
                     );
                 }
-                detected = c;
+                detected = if hopeless.is_empty() {
+                    c
+                } else {
+                    // A detected object whose samples all fall where the
+                    // survey detects nothing has an estimated likelihood of
+                    // 0: too few samples, not impossible data. Leave it
+                    // out and say so.
+                    let shown: Vec<String> = hopeless.iter().take(10).map(|i| i.to_string()).collect();
+                    notes.push(format!(
+                        "{} object(s) have no sample inside the selection (e.g. object {}) and were left out: \
+                         their likelihood cannot be estimated from these samples; more samples per object \
+                         would keep them",
+                        hopeless.len(),
+                        shown.join(", ")
+                    ));
+                    ids = (0..catalog.n_obj()).filter(|i| !hopeless.contains(i)).collect();
+                    c.subset(&ids)?
+                };
                 &detected
             } else {
                 catalog
@@ -1162,7 +1217,7 @@ pub fn run_fit(
             }
             m.warnings.extend(notes);
             if cfg.likelihood == "importance" {
-                objects = Some(objects_csv(catalog_used, &cfg.model, &trace)?);
+                objects = Some(objects_csv(catalog_used, &ids, &cfg.model, &trace)?);
             }
             (info, m.clone(), trace, stats, lp)
         }

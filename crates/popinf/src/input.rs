@@ -495,7 +495,11 @@ pub fn read_csv_columns(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
             None => {
                 return invalid!(
                     "{shown}: the header needs columns {} (got '{}')",
-                    names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+                    names
+                        .iter()
+                        .map(|n| format!("'{n}'"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     header.join(",")
                 );
             }
@@ -517,14 +521,19 @@ pub fn read_csv_columns(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
 pub fn read_npz_vectors(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
     let shown = path.display().to_string();
     let file = open(path)?;
-    let mut npz = ndarray_npy::NpzReader::new(file).map_err(|e| Error::Invalid(format!("{shown}: not an .npz file: {e}")))?;
+    let mut npz = ndarray_npy::NpzReader::new(file)
+        .map_err(|e| Error::Invalid(format!("{shown}: not an .npz file: {e}")))?;
     names
         .iter()
         .map(|name| {
             let a: ndarray::Array1<f64> = npz
                 .by_name(&format!("{name}.npy"))
                 .or_else(|_| npz.by_name(name))
-                .map_err(|e| Error::Invalid(format!("{shown}: array '{name}' missing or not a 1-D float64 array: {e}")))?;
+                .map_err(|e| {
+                    Error::Invalid(format!(
+                        "{shown}: array '{name}' missing or not a 1-D float64 array: {e}"
+                    ))
+                })?;
             Ok(a.to_vec())
         })
         .collect()

@@ -32,6 +32,7 @@ pub mod sampler;
 pub mod sbc;
 pub mod selection;
 pub mod simulate;
+pub mod smf;
 pub mod special;
 pub mod stats;
 pub mod trace;

@@ -238,7 +238,12 @@ pub fn warnings_for(m: &MethodSummary) -> Vec<String> {
             }
         }
     }
-    if let Some(r) = d.selection.as_ref().and_then(|s| s.n_eff_per_object_min).filter(|&r| r < 4.0) {
+    if let Some(r) = d
+        .selection
+        .as_ref()
+        .and_then(|s| s.n_eff_per_object_min)
+        .filter(|&r| r < 4.0)
+    {
         w.push(format!(
             "selection: the injections give Neff_sel = {r:.1} N somewhere in the posterior (want > 4 N, \
              Farr 2019): the selection term is noisy there; use more injections"

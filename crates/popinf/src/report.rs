@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::invalid;
+use crate::models::Population;
 use crate::plot::corner::{Corner, CornerSeries};
 use crate::plot::figures::{Band, HistCurves, PopulationBands, TraceRank};
 use crate::plot::graph::ModelGraph;
@@ -57,7 +58,7 @@ pub struct RunOutputs {
     pub hyper: Vec<String>,
     pub truth: BTreeMap<String, f64>,
     pub data: Option<DemoData>,
-    pub population: String,
+    pub model: Population,
     pub priors: Vec<Hyperprior>,
     pub n_obj: Option<usize>,
 }
@@ -154,7 +155,7 @@ impl RunOutputs {
             let trace = crate::io::read_draws_csv(&path)?.select(&hyper_refs)?;
             traces.push((name.clone(), trace));
         }
-        let truth: BTreeMap<String, f64> = summary
+        let mut truth: BTreeMap<String, f64> = summary
             .get("truth")
             .and_then(Value::as_object)
             .map(|t| {
@@ -168,11 +169,28 @@ impl RunOutputs {
         } else {
             None
         };
-        let (population, priors) = if is_demo {
-            ("gaussian".to_string(), crate::demo::NOTEBOOK_PRIORS.to_vec())
+        let (model, priors) = if is_demo {
+            (Population::Gaussian, crate::demo::NOTEBOOK_PRIORS.to_vec())
         } else {
-            fit_model(dir, &hyper)?
+            fit_model(dir)?
         };
+        // A simulated catalogue's truth.json, beside the run or one level
+        // up (`popinf simulate` writes it there), names the same parameters.
+        if truth.is_empty() {
+            for candidate in [dir.join("truth.json"), dir.join("..").join("truth.json")] {
+                if candidate.is_file() {
+                    let v = read_json(&candidate)?;
+                    if let Some(t) = v.as_object() {
+                        truth = t
+                            .iter()
+                            .filter(|(k, _)| hyper.contains(k))
+                            .filter_map(|(k, v)| v.as_f64().map(|v| (k.clone(), v)))
+                            .collect();
+                    }
+                    break;
+                }
+            }
+        }
         let n_obj = summary
             .pointer("/data/n_obj")
             .and_then(Value::as_u64)
@@ -185,7 +203,7 @@ impl RunOutputs {
             hyper,
             truth,
             data,
-            population,
+            model,
             priors,
             n_obj,
         })
@@ -193,20 +211,12 @@ impl RunOutputs {
 }
 
 /// The population model and priors of a fit, from its `run.resolved.toml`.
-fn fit_model(dir: &Path, hyper: &[String]) -> Result<(String, Vec<Hyperprior>)> {
+fn fit_model(dir: &Path) -> Result<(Population, Vec<Hyperprior>)> {
     let path = dir.join("run.resolved.toml");
-    let run = crate::fit::RunFile::load(&path)?;
-    let population = run.model.population.clone().unwrap_or_else(|| "gaussian".into());
-    let priors = hyper
-        .iter()
-        .map(|name| {
-            run.priors
-                .get(name)
-                .ok_or_else(|| Error::Invalid(format!("{}: no prior for {name}", path.display())))?
-                .parse()
-        })
-        .collect::<Result<_>>()?;
-    Ok((population, priors))
+    let cfg = crate::fit::RunFile::load(&path)?
+        .resolve()
+        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    Ok((cfg.model, cfg.priors))
 }
 
 /// Columns of a trace, one vector per parameter.
@@ -220,6 +230,25 @@ fn rows(trace: &Trace) -> Vec<Vec<f64>> {
         .draws
         .chunks(trace.n_params())
         .map(<[f64]>::to_vec)
+        .collect()
+}
+
+/// The population curve at each x for one draw: the normalised density,
+/// or for a model with an amplitude the number density itself (e.g. the
+/// mass function in Mpc^-3 dex^-1). The normalisation is computed once.
+fn population_curve(model: &Population, theta: &[f64], x: &[f64]) -> Vec<f64> {
+    let p = model.n_params();
+    let theta = &theta[..p];
+    if !model.valid(theta) {
+        return vec![0.0; x.len()];
+    }
+    let ln_z = if model.has_amplitude() {
+        0.0
+    } else {
+        model.ln_norm_grad(theta, &mut vec![0.0; p])
+    };
+    x.iter()
+        .map(|&xi| (model.ln_f_1d(theta, xi, None) - ln_z).exp())
         .collect()
 }
 
@@ -252,14 +281,14 @@ pub fn build_report(dir: &Path) -> Result<ReportFiles> {
         figures.extend(fig?.write(dir, stem)?);
         shown.push((stem.clone(), caption.clone()));
     }
-    let graph = ModelGraph::gaussian(&run.priors[0], &run.priors[1], run.n_obj);
+    let graph = ModelGraph::for_model(&run.model, &run.hyper, &run.priors, run.n_obj);
     let graph_files = [
         (dir.join("graph.dot"), graph.dot()),
         (dir.join("graph.svg"), graph.svg()),
     ];
     for (path, text) in &graph_files {
         crate::io::write_atomically(path, text.as_bytes())?;
-        figures.push(path.clone());
+        figures.push(path.to_path_buf());
     }
     let html = report_html(&run, &shown);
     let report = dir.join("report.html");
@@ -272,12 +301,6 @@ pub fn build_report(dir: &Path) -> Result<ReportFiles> {
 }
 
 fn figure_jobs(run: &RunOutputs) -> Result<Vec<Job<'_>>> {
-    if run.population != "gaussian" || run.hyper.len() != 2 {
-        return invalid!(
-            "report: population model '{}' has no figures yet (only gaussian)",
-            run.population
-        );
-    }
     let mut jobs: Vec<Job> = Vec::new();
     let truths: Vec<Option<f64>> = run.hyper.iter().map(|h| run.truth.get(h).copied()).collect();
     let title_series = run
@@ -307,47 +330,80 @@ fn figure_jobs(run: &RunOutputs) -> Result<Vec<Job<'_>>> {
             render(&corner)
         }),
     ));
-    // The population's x range: the truth's, else the posterior's.
-    let (centre, width) = match (run.truth.get("theta_mu"), run.truth.get("theta_sigma")) {
-        (Some(&m), Some(&s)) => (m, s),
-        _ => {
-            let t = &run.traces[title_series].1;
-            let s = t.summaries();
-            (s[0].q50, s[1].q50)
-        }
-    };
-    let (lo, hi) = if run.is_demo {
-        (-5.0, 5.0)
-    } else {
-        (centre - 5.0 * width, centre + 5.0 * width)
-    };
-    let grid: Vec<f64> = (0..=200).map(|i| lo + (hi - lo) * i as f64 / 200.0).collect();
+    // The population's x range: the demo's, a bounded model's support, else
+    // five widths around the posterior median.
     let truth_pdf = match (run.truth.get("theta_mu"), run.truth.get("theta_sigma")) {
         (Some(&m), Some(&s)) => Some((m, s)),
         _ => None,
     };
-    {
+    let one_d = crate::population::PopulationModel::dim(&run.model) == 1;
+    let median_theta: Vec<f64> = run.traces[title_series]
+        .1
+        .summaries()
+        .iter()
+        .map(|s| s.q50)
+        .collect();
+    let (lo, hi) = if run.is_demo {
+        (-5.0, 5.0)
+    } else {
+        match &run.model {
+            Population::Gaussian | Population::Mixture { .. } | Population::LogNormal if one_d => {
+                let (a, b, _) = run.model.integration_range(&median_theta);
+                // integration_range spans 12 widths; show 5.
+                let (c, w) = (0.5 * (a + b), (b - a) / 24.0 * 5.0);
+                if matches!(run.model, Population::LogNormal) {
+                    (a.max(0.0), b.min(a + 10.0 * (b - a) / 24.0))
+                } else {
+                    (c - w, c + w)
+                }
+            }
+            m if one_d => {
+                let (a, b, _) = m.integration_range(&median_theta);
+                (a, b)
+            }
+            _ => (0.0, 1.0),
+        }
+    };
+    let grid: Vec<f64> = (0..=200).map(|i| lo + (hi - lo) * i as f64 / 200.0).collect();
+    if one_d {
         let grid = grid.clone();
+        let amplitude = run.model.has_amplitude();
+        let truth_theta: Option<Vec<f64>> = run.hyper.iter().map(|h| run.truth.get(h).copied()).collect();
+        let x_name = if matches!(
+            run.model,
+            Population::Schechter { .. } | Population::DoubleSchechter { .. }
+        ) {
+            "log10_M"
+        } else {
+            "mu"
+        };
         jobs.push((
             "population".into(),
-            "Inferred population density: median and 68% / 95% bands over hyperposterior draws, per method"
-                .into(),
+            if amplitude {
+                "Inferred mass function (number density per dex): median and 68% / 95% bands over \
+                 hyperposterior draws, per method"
+                    .into()
+            } else {
+                "Inferred population density: median and 68% / 95% bands over hyperposterior draws, per method"
+                    .into()
+            },
             Box::new(move || {
                 let bands = run
                     .traces
                     .iter()
                     .map(|(m, t)| {
-                        Band::from_draws(m, method_color(m), &grid, &rows(t), 400, |th, x| {
-                            normal_pdf(x, th[0], th[1])
+                        Band::from_curves(m, method_color(m), &grid, &rows(t), 400, |th| {
+                            population_curve(&run.model, th, &grid)
                         })
                     })
                     .collect();
                 render(&PopulationBands {
-                    title: "Population density p(μ | θ)".into(),
-                    x_name: "mu".into(),
-                    truth: truth_pdf.map(|(m, s)| grid.iter().map(|&x| normal_pdf(x, m, s)).collect()),
+                    title: if amplitude { "Mass function Φ (Mpc⁻³ dex⁻¹)".into() } else { "Population density p(μ | θ)".into() },
+                    x_name: x_name.into(),
+                    truth: truth_theta.as_ref().map(|t| population_curve(&run.model, t, &grid)),
                     x: grid.clone(),
                     bands,
+                    log_y: amplitude,
                 })
             }),
         ));

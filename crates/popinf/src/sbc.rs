@@ -32,9 +32,35 @@ pub enum SbcMethod {
     Hierarchical,
 }
 
+/// The simulated universe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SbcModel {
+    /// The notebook's Gaussian toy.
+    Gaussian,
+    /// A single Schechter mass function (log_m_star, alpha) above a
+    /// completeness limit of log M = 9, with the mock SED-fit posteriors
+    /// of `popinf simulate smf` (skewed, mass-dependent width, 5% bimodal,
+    /// non-flat interim prior); `n_obj` is the expected number detected.
+    Schechter,
+}
+
+/// Priors of the Schechter SBC: log M* ~ U(10.4, 11.2), alpha ~ U(-1.8, -0.6).
+pub const SCHECHTER_SBC_PRIORS: [Hyperprior; 2] = [
+    Hyperprior::Uniform {
+        lower: 10.4,
+        upper: 11.2,
+    },
+    Hyperprior::Uniform {
+        lower: -1.8,
+        upper: -0.6,
+    },
+];
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SbcSettings {
     pub method: SbcMethod,
+    pub model: SbcModel,
     pub reps: usize,
     pub n_obj: usize,
     pub n_samp: usize,
@@ -54,6 +80,7 @@ impl Default for SbcSettings {
     fn default() -> Self {
         Self {
             method: SbcMethod::Importance,
+            model: SbcModel::Gaussian,
             reps: 100,
             n_obj: 30,
             n_samp: 100,
@@ -87,6 +114,7 @@ pub struct ParamSbc {
 #[derive(Debug, Clone, Serialize)]
 pub struct SbcResult {
     pub method: SbcMethod,
+    pub model: SbcModel,
     pub reps: usize,
     pub n_obj: usize,
     pub n_samp: usize,
@@ -118,8 +146,80 @@ fn validate(s: &SbcSettings) -> Result<()> {
     Ok(())
 }
 
+/// The ranks of the true values among `n_rank_draws` draws thinned evenly
+/// over all chains.
+fn ranks_of(trace: &crate::trace::Trace, truth: [f64; 2], n_rank_draws: usize) -> [usize; 2] {
+    let total = trace.n_chains * trace.n_draws;
+    let stride = total / n_rank_draws;
+    let mut ranks = [0usize; 2];
+    for (k, rank) in ranks.iter_mut().enumerate() {
+        let values = trace.param(k);
+        *rank = (0..n_rank_draws)
+            .filter(|j| values[j * stride] < truth[k])
+            .count();
+    }
+    ranks
+}
+
+/// One Schechter replication: simulate the mock survey at a prior draw,
+/// fit it with the completeness limit, rank the truth.
+fn replicate_schechter(s: &SbcSettings, rep: usize) -> Result<[usize; 2]> {
+    use crate::selection::{Counts, PopulationLikelihood, Selection};
+    let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(derive_seed(s.seed, 10_000 + rep as u64));
+    let draw = |p: &Hyperprior, u: f64| match *p {
+        Hyperprior::Uniform { lower, upper } => lower + (upper - lower) * u,
+        _ => unreachable!("SBC priors are uniform"),
+    };
+    let truth = [
+        draw(&SCHECHTER_SBC_PRIORS[0], rng.random()),
+        draw(&SCHECHTER_SBC_PRIORS[1], rng.random()),
+    ];
+    let mut settings = crate::smf::SmfSettings::single(
+        s.n_obj as f64,
+        derive_seed(s.seed, 20_000 + rep as u64),
+        truth[0],
+        truth[1],
+    );
+    settings.n_samp = s.n_samp;
+    let sim = crate::smf::simulate_smf(&settings)?;
+    let catalog = crate::catalog::SampleCatalog::from_objects(&sim.samples, Some(&sim.ln_prior))?;
+    let selection = Selection::Limit(settings.limit);
+    let model = settings.model.clone();
+    let nuts = NutsSettings {
+        seed: derive_seed(s.seed, 30_000 + rep as u64),
+        ..s.nuts.clone()
+    };
+    let priors = SCHECHTER_SBC_PRIORS.to_vec();
+    let used = match s.method {
+        SbcMethod::Naive => {
+            let all = catalog.medians();
+            let keep: Vec<usize> = (0..all.n_obj())
+                .filter(|&i| all.object(i).values[0] > settings.limit)
+                .collect();
+            all.subset(&keep)?
+        }
+        SbcMethod::Importance => {
+            let (detected, hopeless) = catalog.with_detection(|mu| selection.completeness(mu[0]))?;
+            let keep: Vec<usize> = (0..catalog.n_obj()).filter(|i| !hopeless.contains(i)).collect();
+            detected.subset(&keep)?
+        }
+        SbcMethod::Hierarchical => {
+            return invalid!("sbc: the hierarchical (latent) model exists for the Gaussian toy only");
+        }
+    };
+    let inner = ImportanceLikelihood::new(&used, model.clone())?
+        .with_bias_correction(s.bias_correction && s.method == SbcMethod::Importance);
+    let like = PopulationLikelihood::new(inner, model, selection, Counts::Shape, used.n_obj())?;
+    let post = Hyperposterior::new(like, priors)?;
+    let trace = sample_nuts(&post, &nuts, &Silent)?.trace;
+    Ok(ranks_of(&trace, truth, s.n_rank_draws))
+}
+
 /// One replication: the rank of each true hyperparameter.
 fn replicate(s: &SbcSettings, rep: usize) -> Result<[usize; 2]> {
+    if s.model == SbcModel::Schechter {
+        return replicate_schechter(s, rep);
+    }
     let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(derive_seed(s.seed, 10_000 + rep as u64));
     let (Hyperprior::Uniform { lower: ml, upper: mu }, Hyperprior::Uniform { lower: sl, upper: su }) =
         (SBC_PRIORS[0], SBC_PRIORS[1])
@@ -168,17 +268,7 @@ fn replicate(s: &SbcSettings, rep: usize) -> Result<[usize; 2]> {
             sample_nuts(&model, &nuts, &Silent)?.trace
         }
     };
-    // Thin evenly over all chains' draws to n_rank_draws.
-    let total = trace.n_chains * trace.n_draws;
-    let stride = total / s.n_rank_draws;
-    let mut ranks = [0usize; 2];
-    for (k, rank) in ranks.iter_mut().enumerate() {
-        let values = trace.param(k);
-        *rank = (0..s.n_rank_draws)
-            .filter(|j| values[j * stride] < truth[k])
-            .count();
-    }
-    Ok(ranks)
+    Ok(ranks_of(&trace, truth, s.n_rank_draws))
 }
 
 /// Runs the replications in parallel (each seeded from `seed` and its
@@ -199,7 +289,11 @@ pub fn run_sbc(s: &SbcSettings, observer: &dyn SamplerObserver) -> Result<SbcRes
     let n_values = s.n_rank_draws + 1;
     let per_bin = n_values / s.n_bins;
     let expected = s.reps as f64 / s.n_bins as f64;
-    let params = ["theta_mu", "theta_sigma"]
+    let names = match s.model {
+        SbcModel::Gaussian => ["theta_mu", "theta_sigma"],
+        SbcModel::Schechter => ["log_m_star", "alpha"],
+    };
+    let params = names
         .iter()
         .enumerate()
         .map(|(k, name)| {
@@ -226,6 +320,7 @@ pub fn run_sbc(s: &SbcSettings, observer: &dyn SamplerObserver) -> Result<SbcRes
         .collect();
     Ok(SbcResult {
         method: s.method,
+        model: s.model,
         reps: s.reps,
         n_obj: s.n_obj,
         n_samp: s.n_samp,

@@ -28,7 +28,10 @@ pub enum Selection {
     Limit(f64),
     /// Completeness C(mu) interpolated linearly in a table, held constant
     /// beyond its ends.
-    Table { x: Vec<f64>, c: Vec<f64> },
+    Table {
+        x: Vec<f64>,
+        c: Vec<f64>,
+    },
     /// Found injections (values, ln p_draw), of `n_draw` drawn in all.
     Injections {
         values: Vec<f64>,
@@ -59,18 +62,32 @@ impl Selection {
                     return invalid!("completeness table needs at least 2 rows of (x, completeness)");
                 }
                 if let Some(i) = (1..x.len()).find(|&i| x[i] <= x[i - 1]) {
-                    return invalid!("completeness table: x must increase, but row {} has {} after {}", i + 1, x[i], x[i - 1]);
+                    return invalid!(
+                        "completeness table: x must increase, but row {} has {} after {}",
+                        i + 1,
+                        x[i],
+                        x[i - 1]
+                    );
                 }
                 if let Some(i) = c.iter().position(|v| !(0.0..=1.0).contains(v)) {
-                    return invalid!("completeness table: row {} has completeness {}, outside [0, 1]", i + 1, c[i]);
+                    return invalid!(
+                        "completeness table: row {} has completeness {}, outside [0, 1]",
+                        i + 1,
+                        c[i]
+                    );
                 }
                 Ok(())
             }
-            Selection::Injections { values, ln_p_draw, n_draw, .. } => {
+            Selection::Injections {
+                values,
+                ln_p_draw,
+                n_draw,
+                ..
+            } => {
                 if values.is_empty() || values.len() != ln_p_draw.len() {
                     return invalid!("injections: need found values and their ln p_draw, one each");
                 }
-                if !(*n_draw >= values.len() as f64) {
+                if n_draw.is_nan() || *n_draw < values.len() as f64 {
                     return invalid!(
                         "injections: n_draw = {n_draw} is fewer than the {} found injections",
                         values.len()
@@ -116,7 +133,12 @@ impl Selection {
 
     /// ln xi(theta) (normalised population) with its gradient, and for
     /// injections the estimate's Monte Carlo quality.
-    pub fn ln_xi_grad(&self, model: &Population, theta: &[f64], grad: &mut [f64]) -> (f64, Option<InjectionEstimate>) {
+    pub fn ln_xi_grad(
+        &self,
+        model: &Population,
+        theta: &[f64],
+        grad: &mut [f64],
+    ) -> (f64, Option<InjectionEstimate>) {
         let p = model.n_params();
         let mut g_norm = [0.0f64; MAX_PARAMS];
         match self {
@@ -132,7 +154,12 @@ impl Selection {
                 }
                 (ln_i - ln_z, None)
             }
-            Selection::Injections { values, ln_p_draw, n_draw, .. } => {
+            Selection::Injections {
+                values,
+                ln_p_draw,
+                n_draw,
+                ..
+            } => {
                 let ln_z = model.ln_norm_grad(theta, &mut g_norm[..p]);
                 let mut g = [0.0f64; MAX_PARAMS];
                 let ln_r: Vec<f64> = values
@@ -143,7 +170,14 @@ impl Selection {
                 let m = ln_r.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 grad[..p].fill(0.0);
                 if m == f64::NEG_INFINITY {
-                    return (f64::NEG_INFINITY, Some(InjectionEstimate { xi: 0.0, xi_sd: 0.0, n_eff: 0.0 }));
+                    return (
+                        f64::NEG_INFINITY,
+                        Some(InjectionEstimate {
+                            xi: 0.0,
+                            xi_sd: 0.0,
+                            n_eff: 0.0,
+                        }),
+                    );
                 }
                 let (mut s1, mut s2) = (0.0, 0.0);
                 for (&x, &lr) in values.iter().zip(&ln_r) {
@@ -166,7 +200,14 @@ impl Selection {
                 let xi = ln_xi.exp();
                 let var = (s2 * scale * scale / (n_draw * n_draw) - xi * xi / n_draw).max(0.0);
                 let n_eff = if var > 0.0 { xi * xi / var } else { f64::INFINITY };
-                (ln_xi, Some(InjectionEstimate { xi, xi_sd: var.sqrt(), n_eff }))
+                (
+                    ln_xi,
+                    Some(InjectionEstimate {
+                        xi,
+                        xi_sd: var.sqrt(),
+                        n_eff,
+                    }),
+                )
             }
         }
     }
@@ -196,7 +237,13 @@ pub struct PopulationLikelihood<L> {
 }
 
 impl<L: HyperLikelihood> PopulationLikelihood<L> {
-    pub fn new(inner: L, model: Population, selection: Selection, counts: Counts, n_obj: usize) -> Result<Self> {
+    pub fn new(
+        inner: L,
+        model: Population,
+        selection: Selection,
+        counts: Counts,
+        n_obj: usize,
+    ) -> Result<Self> {
         model.validate()?;
         model.check_size()?;
         selection.validate()?;
@@ -221,7 +268,13 @@ impl<L: HyperLikelihood> PopulationLikelihood<L> {
             }
             _ => {}
         }
-        Ok(Self { inner, model, selection, counts, n_obj })
+        Ok(Self {
+            inner,
+            model,
+            selection,
+            counts,
+            n_obj,
+        })
     }
 
     /// The injection estimate's quality at theta (None without injections).
@@ -254,7 +307,14 @@ impl<L: HyperLikelihood> PopulationLikelihood<L> {
         };
         value += self.model.ln_prior_extra(theta, &mut g_in[..p]);
         let (ln_xi, estimate) = self.selection.ln_xi_grad(&self.model, theta, &mut g_sel[..p]);
-        if let (Some(e), Selection::Injections { min_neff_per_object, reject: true, .. }) = (estimate, &self.selection)
+        if let (
+            Some(e),
+            Selection::Injections {
+                min_neff_per_object,
+                reject: true,
+                ..
+            },
+        ) = (estimate, &self.selection)
             && e.n_eff < min_neff_per_object * self.n_obj as f64
         {
             return fail(grad);
@@ -333,7 +393,11 @@ mod tests {
         let mut g = [0.0; 2];
         let (ln_xi, _) = sel.ln_xi_grad(&Population::Gaussian, &[0.0, 1.0], &mut g);
         // scipy.stats.norm.sf(0.5) = 0.3085375387259869
-        assert!((ln_xi.exp() - 0.308_537_538_725_986_9).abs() < 1e-12, "{}", ln_xi.exp());
+        assert!(
+            (ln_xi.exp() - 0.308_537_538_725_986_9).abs() < 1e-12,
+            "{}",
+            ln_xi.exp()
+        );
         // d ln xi / d m = phi(z) / (s Q(z)), z = 0.5.
         let phi = (-0.125f64).exp() / (2.0 * std::f64::consts::PI).sqrt();
         assert!((g[0] - phi / 0.308_537_538_725_986_9).abs() < 1e-9);
@@ -365,17 +429,32 @@ mod tests {
         let (ln_exact, _) = Selection::Limit(0.5).ln_xi_grad(&Population::Gaussian, &theta, &mut g_exact);
         let (xi, exact) = (ln_xi.exp(), ln_exact.exp());
         assert!((xi - est.xi).abs() < 1e-14);
-        assert!((xi - exact).abs() < 2.0 * est.xi_sd, "xi {xi} vs {exact} (se {})", est.xi_sd);
+        assert!(
+            (xi - exact).abs() < 2.0 * est.xi_sd,
+            "xi {xi} vs {exact} (se {})",
+            est.xi_sd
+        );
         assert!(est.xi_sd > 0.0 && est.xi_sd < 0.02 * exact);
         for k in 0..2 {
-            assert!((g[k] - g_exact[k]).abs() < 0.1 * g_exact[k].abs().max(0.1), "{g:?} vs {g_exact:?}");
+            assert!(
+                (g[k] - g_exact[k]).abs() < 0.1 * g_exact[k].abs().max(0.1),
+                "{g:?} vs {g_exact:?}"
+            );
         }
         // With 200 draws (~70 found) and 100 objects Neff < 400: rejected.
-        let few = make(&found.iter().copied().filter(|_| rng.random::<f64>() < 0.01).collect::<Vec<_>>(), 200);
+        let few = make(
+            &found
+                .iter()
+                .copied()
+                .filter(|_| rng.random::<f64>() < 0.01)
+                .collect::<Vec<_>>(),
+            200,
+        );
         let samples: Vec<f64> = (0..100).map(|i| 0.6 + 0.01 * i as f64).collect();
         let catalog = SampleCatalog::with_flat_prior(1, samples, 0.0, (0..=100).collect()).unwrap();
         let inner = ImportanceLikelihood::new(&catalog, Population::Gaussian).unwrap();
-        let like = PopulationLikelihood::new(inner, Population::Gaussian, few.clone(), Counts::Shape, 100).unwrap();
+        let like =
+            PopulationLikelihood::new(inner, Population::Gaussian, few.clone(), Counts::Shape, 100).unwrap();
         let e = like.injection_estimate(&theta).unwrap();
         assert!(e.n_eff < 400.0, "{e:?}");
         assert_eq!(like.ln_likelihood(&theta), f64::NEG_INFINITY);
@@ -386,7 +465,10 @@ mod tests {
 
     #[test]
     fn completeness_table_interpolates_and_xi_matches_quadrature() {
-        let sel = Selection::Table { x: vec![0.0, 1.0, 2.0], c: vec![0.0, 0.5, 1.0] };
+        let sel = Selection::Table {
+            x: vec![0.0, 1.0, 2.0],
+            c: vec![0.0, 0.5, 1.0],
+        };
         sel.validate().unwrap();
         assert_eq!(sel.completeness(-1.0), 0.0);
         assert_eq!(sel.completeness(0.5), 0.25);
@@ -408,26 +490,55 @@ mod tests {
                 sel.completeness(x) * Population::Gaussian.pdf_1d(&theta, x) * h
             })
             .sum();
-        assert!((ln_xi.exp() - reference).abs() < 1e-9, "{} vs {reference}", ln_xi.exp());
-        let bad = Selection::Table { x: vec![0.0, 1.0], c: vec![0.0, 1.5] };
-        assert!(bad.validate().unwrap_err().to_string().contains("row 2 has completeness 1.5"));
+        assert!(
+            (ln_xi.exp() - reference).abs() < 1e-9,
+            "{} vs {reference}",
+            ln_xi.exp()
+        );
+        let bad = Selection::Table {
+            x: vec![0.0, 1.0],
+            c: vec![0.0, 1.5],
+        };
+        assert!(
+            bad.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("row 2 has completeness 1.5")
+        );
     }
 
     #[test]
     fn counts_gradients_match_finite_differences() {
         let samples: Vec<f64> = (0..40).map(|i| 9.6 + 0.05 * i as f64).collect();
-        let catalog = SampleCatalog::with_flat_prior(1, samples, 0.0, (0..=20).map(|i| 2 * i).collect()).unwrap();
+        let catalog =
+            SampleCatalog::with_flat_prior(1, samples, 0.0, (0..=20).map(|i| 2 * i).collect()).unwrap();
         let cases = [
-            (Population::Gaussian, Selection::Limit(9.5), Counts::Rate, vec![10.3, 0.6, 25.0]),
             (
-                Population::Schechter { lo: 8.0, hi: 12.5, amplitude: true },
+                Population::Gaussian,
+                Selection::Limit(9.5),
+                Counts::Rate,
+                vec![10.3, 0.6, 25.0],
+            ),
+            (
+                Population::Schechter {
+                    lo: 8.0,
+                    hi: 12.5,
+                    amplitude: true,
+                },
                 Selection::Limit(9.5),
                 Counts::Volume(2e4),
                 vec![10.7, -1.2, -2.8],
             ),
             (
-                Population::Schechter { lo: 8.0, hi: 12.5, amplitude: false },
-                Selection::Table { x: vec![9.0, 10.0], c: vec![0.0, 1.0] },
+                Population::Schechter {
+                    lo: 8.0,
+                    hi: 12.5,
+                    amplitude: false,
+                },
+                Selection::Table {
+                    x: vec![9.0, 10.0],
+                    c: vec![0.0, 1.0],
+                },
                 Counts::Shape,
                 vec![10.7, -1.2],
             ),
@@ -444,7 +555,11 @@ mod tests {
                 a[k] += h;
                 b[k] -= h;
                 let fd = (like.ln_likelihood(&a) - like.ln_likelihood(&b)) / (2.0 * h);
-                assert!((g[k] - fd).abs() < 1e-5 * (1.0 + fd.abs()), "{counts:?} k={k}: {} vs {fd}", g[k]);
+                assert!(
+                    (g[k] - fd).abs() < 1e-5 * (1.0 + fd.abs()),
+                    "{counts:?} k={k}: {} vs {fd}",
+                    g[k]
+                );
             }
         }
     }

@@ -147,6 +147,16 @@ pub fn digamma(mut x: f64) -> f64 {
     acc + x.ln() - 0.5 / x - series
 }
 
+/// The standard normal CDF, from erfc(z) = Q(1/2, z^2) (full relative
+/// precision in the lower tail).
+pub fn norm_cdf(t: f64) -> f64 {
+    if t.is_nan() {
+        return f64::NAN;
+    }
+    let q = 0.5 * gamma_q(0.5, 0.5 * t * t);
+    if t < 0.0 { q } else { 1.0 - q }
+}
+
 /// ln B(a, b) = ln Gamma(a) + ln Gamma(b) - ln Gamma(a + b).
 pub fn ln_beta(a: f64, b: f64) -> f64 {
     ln_gamma(a) + ln_gamma(b) - ln_gamma(a + b)
@@ -288,5 +298,23 @@ mod tests {
         let h = 1e-5;
         let fd = (ln_gamma(2.3 + h) - ln_gamma(2.3 - h)) / (2.0 * h);
         assert!((digamma(2.3) - fd).abs() < 1e-9);
+    }
+
+    #[test]
+    fn norm_cdf_matches_scipy() {
+        // scipy.stats.norm.cdf at -8, -1.5, 0, 0.7, 3
+        for (t, want) in [
+            (-8.0, 6.220_960_574_271_785e-16),
+            (-1.5, 0.066_807_201_268_858_06),
+            (0.0, 0.5),
+            (0.7, 0.758_036_347_776_926_8),
+            (3.0, 0.998_650_101_968_369_9),
+        ] {
+            assert!(
+                (norm_cdf(t) - want).abs() < 1e-13 * want.max(1e-3),
+                "{t}: {} vs {want}",
+                norm_cdf(t)
+            );
+        }
     }
 }

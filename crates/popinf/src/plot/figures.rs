@@ -121,13 +121,28 @@ impl Band {
         max_draws: usize,
         pdf: impl Fn(&[f64], f64) -> f64,
     ) -> Self {
+        Self::from_curves(label, color, x, draws, max_draws, |th| {
+            x.iter().map(|&xi| pdf(th, xi)).collect()
+        })
+    }
+
+    /// As [`Band::from_draws`], with `curve(theta)` giving the values at
+    /// every x at once (so a normalising constant is computed once).
+    pub fn from_curves(
+        label: &str,
+        color: RGBColor,
+        x: &[f64],
+        draws: &[Vec<f64>],
+        max_draws: usize,
+        curve: impl Fn(&[f64]) -> Vec<f64>,
+    ) -> Self {
         let step = (draws.len() / max_draws.max(1)).max(1);
-        let used: Vec<&Vec<f64>> = draws.iter().step_by(step).collect();
+        let curves: Vec<Vec<f64>> = draws.iter().step_by(step).map(|th| curve(th)).collect();
         let mut quantiles: [Vec<f64>; 5] = Default::default();
-        let mut column = vec![0.0; used.len()];
-        for &xi in x {
-            for (c, theta) in column.iter_mut().zip(&used) {
-                *c = pdf(theta, xi);
+        let mut column = vec![0.0; curves.len()];
+        for i in 0..x.len() {
+            for (c, cv) in column.iter_mut().zip(&curves) {
+                *c = cv[i];
             }
             column.sort_unstable_by(f64::total_cmp);
             for (q, p) in quantiles.iter_mut().zip([0.025, 0.16, 0.5, 0.84, 0.975]) {
@@ -155,6 +170,8 @@ pub struct PopulationBands {
     pub x: Vec<f64>,
     pub bands: Vec<Band>,
     pub truth: Option<Vec<f64>>,
+    /// Logarithmic y axis (number densities over decades).
+    pub log_y: bool,
 }
 
 impl Draw for PopulationBands {
@@ -163,7 +180,36 @@ impl Draw for PopulationBands {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let (lo, hi) = (self.x[0], self.x[self.x.len() - 1]);
+        if self.log_y {
+            // Number densities span decades: draw log10 of everything,
+            // four decades below the highest value.
+            let top = self
+                .bands
+                .iter()
+                .flat_map(|b| b.quantiles[4].iter())
+                .chain(self.truth.iter().flatten())
+                .cloned()
+                .fold(f64::MIN_POSITIVE, f64::max);
+            let floor = top * 1e-4;
+            let log = |v: &Vec<f64>| v.iter().map(|&y| y.max(floor).log10()).collect::<Vec<f64>>();
+            let linear = PopulationBands {
+                title: self.title.clone(),
+                x_name: self.x_name.clone(),
+                x: self.x.clone(),
+                bands: self
+                    .bands
+                    .iter()
+                    .map(|b| Band {
+                        label: b.label.clone(),
+                        color: b.color,
+                        quantiles: std::array::from_fn(|k| log(&b.quantiles[k])),
+                    })
+                    .collect(),
+                truth: self.truth.as_ref().map(log),
+                log_y: false,
+            };
+            return linear.draw_axes(root, (floor.log10(), top.log10() + 0.3), "log10 density");
+        }
         let top = self
             .bands
             .iter()
@@ -173,18 +219,30 @@ impl Draw for PopulationBands {
             .fold(0.0, f64::max)
             .max(f64::MIN_POSITIVE)
             * 1.1;
+        self.draw_axes(root, (0.0, top), "population density")
+    }
+}
+
+impl PopulationBands {
+    fn draw_axes<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        y: (f64, f64),
+        y_desc: &str,
+    ) -> Result<()> {
+        let (lo, hi) = (self.x[0], self.x[self.x.len() - 1]);
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, axis_font(18.0))
             .margin(12)
             .x_label_area_size(52)
             .y_label_area_size(60)
-            .build_cartesian_2d(lo..hi, 0.0..top)
+            .build_cartesian_2d(lo..hi, y.0..y.1)
             .map_err(drawing)?;
         chart
             .configure_mesh()
             .disable_mesh()
             .label_style(axis_font(14.0))
-            .y_desc("population density")
+            .y_desc(y_desc)
             .axis_desc_style(axis_font(16.0))
             .draw()
             .map_err(drawing)?;

@@ -74,6 +74,55 @@ impl ModelGraph {
         }
     }
 
+    /// Any population model fitted to per-object posterior samples: the
+    /// hyperparameters with their priors, mu_i from the population, and
+    /// each object's data d_i (summarised by its samples) observed. The
+    /// notebook's Gaussian toy keeps its measurement nodes.
+    pub fn for_model(
+        model: &crate::models::Population,
+        names: &[String],
+        priors: &[Hyperprior],
+        n_obj: Option<usize>,
+    ) -> Self {
+        use NodeKind::*;
+        if *model == crate::models::Population::Gaussian && priors.len() == 2 {
+            return Self::gaussian(&priors[0], &priors[1], n_obj);
+        }
+        let model_name = format!("{model:?}");
+        let short = model_name
+            .split([' ', '{', '('])
+            .next()
+            .unwrap_or("population")
+            .to_lowercase();
+        let p = model.n_params();
+        let mut nodes: Vec<Node> = names
+            .iter()
+            .zip(priors)
+            .map(|(n, pr)| node(n, format!("~ {pr}"), Hyper))
+            .collect();
+        nodes.push(node(
+            "mu_i",
+            format!("~ {short}({})", names[..p.min(names.len())].join(", ")),
+            Latent,
+        ));
+        nodes.push(node("d_i", "~ p(d_i | mu_i): posterior samples".into(), Observed));
+        let mut edges: Vec<(String, String)> = names
+            .iter()
+            .take(p)
+            .map(|n| (n.clone(), "mu_i".to_string()))
+            .collect();
+        edges.push(("mu_i".into(), "d_i".into()));
+        Self {
+            title: format!("{short} population"),
+            nodes,
+            edges,
+            plate: match n_obj {
+                Some(n) => format!("i = 1 … {n}"),
+                None => "i = 1 … N".into(),
+            },
+        }
+    }
+
     fn in_plate(&self, n: &Node) -> bool {
         n.kind != NodeKind::Hyper
     }
