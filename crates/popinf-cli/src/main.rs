@@ -41,10 +41,16 @@ enum Command {
         #[command(subcommand)]
         what: SimulateCommand,
     },
-    /// Redraw the figures and report.html of a demo or fit output directory.
+    /// Redraw the figures and report.html of a demo or fit output
+    /// directory; given several fit directories, one report comparing them.
     Report {
-        /// The directory `popinf demo` or `popinf fit` wrote.
-        run_dir: PathBuf,
+        /// The directory (or directories) `popinf demo` or `popinf fit` wrote.
+        #[arg(required = true)]
+        run_dirs: Vec<PathBuf>,
+        /// Where a comparison of several runs goes (default: the first run's
+        /// parent directory, in "comparison").
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// The hierarchical model in plate notation, as Graphviz DOT and SVG.
     Graph {
@@ -276,7 +282,17 @@ fn main() -> ExitCode {
         Command::Diagnose { draws, json } => diagnose(&draws, json),
         Command::Sbc(args) => sbc(args),
         Command::Fit(args) => fit(*args),
-        Command::Report { run_dir } => popinf::report::build_report(&run_dir).map(|r| {
+        Command::Report { run_dirs, out } => if run_dirs.len() == 1 && out.is_none() {
+            popinf::report::build_report(&run_dirs[0])
+        } else {
+            let out = out.unwrap_or_else(|| {
+                run_dirs[0]
+                    .parent()
+                    .map_or_else(|| PathBuf::from("comparison"), |p| p.join("comparison"))
+            });
+            popinf::report::build_comparison(&run_dirs, &out)
+        }
+        .map(|r| {
             println!(
                 "wrote {} and {} figure files ({:.2} s)",
                 r.report.display(),

@@ -489,3 +489,118 @@ fn killed_ensemble_run_resumes_exactly_from_its_periodic_checkpoint() {
     }
     assert!(!checkpoint.exists() && !killed_out.join("checkpoint.bin").exists());
 }
+
+/// The stellar-mass-function flow end to end at CI size: simulate, fit
+/// with the run file the simulation wrote (double Schechter, completeness
+/// limit, counts over the volume), fit the medians, compare in one report.
+#[test]
+fn smf_simulation_fits_and_compares() {
+    let dir = scratch("smf");
+    let res = popinf(&[
+        "simulate",
+        "smf",
+        "--out",
+        s(&dir),
+        "--n-gal",
+        "300",
+        "--seed",
+        "3",
+    ]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let truth: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    let run = dir.join("run.toml");
+    let fast = ["--chains", "2", "--tune", "150", "--draws", "100", "-q"];
+    for file in [run.clone(), dir.join("run_naive.toml")] {
+        let mut args = vec!["fit", s(&file)];
+        args.extend_from_slice(&fast);
+        let res = popinf(&args);
+        assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    }
+    let fit = dir.join("fit-importance");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fit.join("summary.json")).unwrap()).unwrap();
+    let params = summary["methods"]["importance"]["params"].as_object().unwrap();
+    // truth.json uses the names summary.json uses.
+    let mut names: Vec<&String> = params.keys().collect();
+    names.sort();
+    let mut truth_names: Vec<&String> = truth.as_object().unwrap().keys().collect();
+    truth_names.sort();
+    assert_eq!(names, truth_names);
+    assert!(
+        summary["methods"]["importance"]["diagnostics"]["selection"]["xi_median"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // Population-informed per-object posteriors.
+    let objects = std::fs::read_to_string(fit.join("objects.csv")).unwrap();
+    assert!(objects.starts_with("object,mean,sd,q16,q50,q84,ess\n"));
+    assert!(objects.lines().count() > 250);
+    for file in ["report.html", "population.png", "corner.svg", "graph.dot"] {
+        assert!(fit.join(file).is_file(), "{file} missing");
+    }
+    // One report comparing the two fits.
+    let out = dir.join("comparison");
+    let res = popinf(&["report", s(&fit), s(&dir.join("fit-naive")), "--out", s(&out)]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains(">importance</td>") && html.contains(">naive</td>"));
+    assert!(out.join("population.svg").is_file() && out.join("corner.png").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn population_model_settings_are_checked() {
+    let dir = scratch("models");
+    let samples = dir.join("s.csv");
+    std::fs::write(&samples, "10.1,10.3\n9.8,9.9\n").unwrap();
+    let sm = s(&samples);
+    expect_bad(
+        &dir,
+        &["--samples", sm, "--model", "schecter"],
+        &["unknown population model 'schecter'", "did you mean 'schechter'"],
+    );
+    expect_bad(
+        &dir,
+        &["--samples", sm, "--model", "schechter"],
+        &["needs model.support"],
+    );
+    let run = dir.join("run.toml");
+    std::fs::write(
+        &run,
+        format!(
+            "[data]\nsamples = \"{sm}\"\n[model]\npopulation = \"gaussian\"\n[counts]\nvolume = 1e5\n\
+             [priors]\ntheta_mu = \"uniform(0, 20)\"\ntheta_sigma = \"uniform(0, 2)\"\n"
+        ),
+    )
+    .unwrap();
+    expect_bad(&dir, &[s(&run)], &["amplitude"]);
+    std::fs::write(
+        &run,
+        format!(
+            "[data]\nsamples = \"{sm}\"\n[model]\npopulation = \"schechter\"\nsupport = [8.0, 12.0]\n\
+             [selection]\nlimt = 9.0\n"
+        ),
+    )
+    .unwrap();
+    expect_bad(
+        &dir,
+        &[s(&run)],
+        &["unknown key 'selection.limt'", "did you mean 'limit'"],
+    );
+    std::fs::write(
+        &run,
+        format!(
+            "[data]\nsamples = \"{sm}\"\n[model]\npopulation = \"schechter\"\nsupport = [10.0, 12.0]\n\
+             [priors]\nlog_m_star = \"uniform(10, 11.5)\"\nalpha = \"uniform(-2, 0)\"\n"
+        ),
+    )
+    .unwrap();
+    // Object 1's samples (9.8, 9.9) lie below the support.
+    expect_bad(
+        &dir,
+        &[s(&run)],
+        &["object 1", "support [10, 12]", "from 9.8 to 9.9"],
+    );
+}

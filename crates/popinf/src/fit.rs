@@ -1391,3 +1391,61 @@ pub fn write_outputs(cfg: &FitConfig, result: &FitResult) -> Result<Vec<PathBuf>
     }
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+
+    /// Under a N(0, 1) population, an object measured as x = 1.5 with
+    /// sigma = 1 (posterior samples N(1.5, 1), flat interim prior) has the
+    /// population-informed posterior N(0.75, sqrt(1/2)).
+    #[test]
+    fn objects_csv_gives_the_shrunk_posterior() {
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(9);
+        let samples: Vec<Vec<f64>> = [1.5, -0.4]
+            .iter()
+            .map(|&x| {
+                (0..20_000)
+                    .map(|_| {
+                        let e: f64 = StandardNormal.sample(&mut rng);
+                        x + e
+                    })
+                    .collect()
+            })
+            .collect();
+        let catalog = SampleCatalog::from_objects(&samples, None).unwrap();
+        // A hyperposterior concentrated at the truth.
+        let trace = Trace {
+            param_names: vec!["theta_mu".into(), "theta_sigma".into()],
+            n_chains: 1,
+            n_draws: 10,
+            draws: [0.0, 1.0].repeat(10),
+        };
+        let csv = String::from_utf8(objects_csv(&catalog, &[7, 8], &Population::Gaussian, &trace).unwrap())
+            .unwrap();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], "object,mean,sd,q16,q50,q84,ess");
+        let sd = 0.5f64.sqrt();
+        for (line, (id, x)) in lines[1..].iter().zip([(7, 1.5), (8, -0.4)]) {
+            let v: Vec<f64> = line.split(',').map(|f| f.parse().unwrap()).collect();
+            assert_eq!(v[0], f64::from(id));
+            let mean = x / 2.0;
+            // Monte Carlo error ~ sd / sqrt(ESS ~ 10^4) ~ 0.01.
+            assert!((v[1] - mean).abs() < 0.04, "{line}");
+            assert!((v[2] - sd).abs() < 0.04, "{line}");
+            assert!((v[3] - (mean - sd)).abs() < 0.05, "{line}");
+            assert!((v[4] - mean).abs() < 0.05, "{line}");
+            assert!((v[5] - (mean + sd)).abs() < 0.05, "{line}");
+        }
+    }
+
+    #[test]
+    fn weighted_quantiles_of_equal_weights_interpolate() {
+        let pairs: Vec<(f64, f64)> = (0..5).map(|i| (f64::from(i), 1.0)).collect();
+        // Midpoint CDF: 0.1, 0.3, 0.5, 0.7, 0.9 at 0..4.
+        assert!((weighted_quantile(&pairs, 5.0, 0.5) - 2.0).abs() < 1e-12);
+        assert!((weighted_quantile(&pairs, 5.0, 0.2) - 0.5).abs() < 1e-12);
+    }
+}

@@ -20,6 +20,7 @@ use crate::plot::figures::{Band, HistCurves, PopulationBands, TraceRank};
 use crate::plot::graph::ModelGraph;
 use crate::plot::label::{RichLabel, html_escape};
 use crate::plot::{Figure, PALETTE, render};
+use crate::population::PopulationModel;
 use crate::prior::Hyperprior;
 use crate::trace::Trace;
 
@@ -61,6 +62,8 @@ pub struct RunOutputs {
     pub model: Population,
     pub priors: Vec<Hyperprior>,
     pub n_obj: Option<usize>,
+    /// The command that rebuilds the report.
+    pub rebuild: String,
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -133,11 +136,31 @@ impl RunOutputs {
         let Some(first) = names.first() else {
             return invalid!("{}: \"methods\" is empty", summary_path.display());
         };
-        let hyper: Vec<String> = methods[first]
+        let (model, priors) = if is_demo {
+            (Population::Gaussian, crate::demo::NOTEBOOK_PRIORS.to_vec())
+        } else {
+            fit_model(dir)?
+        };
+        // The model's parameter order (summary.json's maps are sorted by
+        // name), with a rate last when the counts form has one.
+        let summarised: Vec<String> = methods[first]
             .get("params")
             .and_then(Value::as_object)
             .map(|p| p.keys().cloned().collect())
             .unwrap_or_default();
+        let mut hyper = model.param_names();
+        if summarised.iter().any(|n| n == "rate") {
+            hyper.push("rate".into());
+        }
+        if hyper.len() != summarised.len() || hyper.iter().any(|h| !summarised.contains(h)) {
+            return invalid!(
+                "{}: parameters {} do not match the {:?} model's {}",
+                summary_path.display(),
+                summarised.join(", "),
+                model,
+                hyper.join(", ")
+            );
+        }
         let hyper_refs: Vec<&str> = hyper.iter().map(String::as_str).collect();
         let mut traces = Vec::new();
         for name in &names {
@@ -168,11 +191,6 @@ impl RunOutputs {
             Some(read_data_npz(&dir.join("data.npz"))?)
         } else {
             None
-        };
-        let (model, priors) = if is_demo {
-            (Population::Gaussian, crate::demo::NOTEBOOK_PRIORS.to_vec())
-        } else {
-            fit_model(dir)?
         };
         // A simulated catalogue's truth.json, beside the run or one level
         // up (`popinf simulate` writes it there), names the same parameters.
@@ -206,6 +224,7 @@ impl RunOutputs {
             model,
             priors,
             n_obj,
+            rebuild: format!("popinf report {}", dir.display()),
         })
     }
 }
@@ -272,6 +291,75 @@ pub struct ReportFiles {
 pub fn build_report(dir: &Path) -> Result<ReportFiles> {
     let started = Instant::now();
     let run = RunOutputs::load(dir)?;
+    write_report(&run, dir, started)
+}
+
+/// One report over several fits of the same model (e.g. `popinf fit` with
+/// the importance-sampled and the naive likelihood on one catalogue): the
+/// table side by side, every figure overlaid, written into `out`.
+pub fn build_comparison(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
+    let started = Instant::now();
+    let runs: Vec<RunOutputs> = dirs.iter().map(|d| RunOutputs::load(d)).collect::<Result<_>>()?;
+    let Some(first) = runs.first() else {
+        return invalid!("report: no run directories given");
+    };
+    let mut methods = serde_json::Map::new();
+    let mut traces = Vec::new();
+    for (run, dir) in runs.iter().zip(dirs) {
+        if run.hyper != first.hyper || run.model != first.model {
+            return invalid!(
+                "report: {} fits a different model ({:?}: {}) from {} ({:?}: {}); compare fits of one model",
+                dir.display(),
+                run.model,
+                run.hyper.join(", "),
+                dirs[0].display(),
+                first.model,
+                first.hyper.join(", ")
+            );
+        }
+        for (name, trace) in &run.traces {
+            let mut label = name.clone();
+            if methods.contains_key(&label) {
+                label = format!(
+                    "{name} ({})",
+                    dir.file_name()
+                        .map_or("run".into(), |f| f.to_string_lossy().to_string())
+                );
+            }
+            methods.insert(label.clone(), run.summary["methods"][name].clone());
+            traces.push((label, trace.clone()));
+        }
+    }
+    let mut summary = first.summary.clone();
+    summary["methods"] = Value::Object(methods);
+    let merged = RunOutputs {
+        dir: out.to_path_buf(),
+        is_demo: false,
+        summary,
+        traces,
+        hyper: first.hyper.clone(),
+        truth: runs
+            .iter()
+            .map(|r| r.truth.clone())
+            .find(|t| !t.is_empty())
+            .unwrap_or_default(),
+        data: None,
+        model: first.model.clone(),
+        priors: first.priors.clone(),
+        n_obj: first.n_obj,
+        rebuild: format!(
+            "popinf report {} --out {}",
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            out.display()
+        ),
+    };
+    write_report(&merged, out, started)
+}
+
+fn write_report(run: &RunOutputs, dir: &Path, started: Instant) -> Result<ReportFiles> {
     let jobs = figure_jobs(&run)?;
     // Figures are independent: draw them in parallel, write them in order.
     let drawn: Vec<Result<Figure>> = jobs.par_iter().map(|(_, _, f)| f()).collect();
@@ -709,9 +797,9 @@ fn report_html(run: &RunOutputs, figures: &[(String, String)]) -> String {
     let _ = write!(
         h,
         "<p style=\"color:#888;font-size:85%\">Made by popinf {} from the files in this directory; \
-         rebuild with <code>popinf report {}</code>.</p>\n</body></html>\n",
+         rebuild with <code>{}</code>.</p>\n</body></html>\n",
         env!("CARGO_PKG_VERSION"),
-        html_escape(&run.dir.display().to_string())
+        html_escape(&run.rebuild)
     );
     h
 }
