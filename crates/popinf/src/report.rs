@@ -360,7 +360,7 @@ pub fn build_comparison(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
 }
 
 fn write_report(run: &RunOutputs, dir: &Path, started: Instant) -> Result<ReportFiles> {
-    let jobs = figure_jobs(&run)?;
+    let jobs = figure_jobs(run)?;
     // Figures are independent: draw them in parallel, write them in order.
     let drawn: Vec<Result<Figure>> = jobs.par_iter().map(|(_, _, f)| f()).collect();
     let mut figures = Vec::new();
@@ -378,7 +378,7 @@ fn write_report(run: &RunOutputs, dir: &Path, started: Instant) -> Result<Report
         crate::io::write_atomically(path, text.as_bytes())?;
         figures.push(path.to_path_buf());
     }
-    let html = report_html(&run, &shown);
+    let html = report_html(run, &shown);
     let report = dir.join("report.html");
     crate::io::write_atomically(&report, html.as_bytes())?;
     Ok(ReportFiles {
