@@ -424,8 +424,12 @@ fn fit(args: FitArgs) -> popinf::Result<()> {
         eprintln!("popinf: warning: could not save a checkpoint: {e}");
     }
     let mut written = write_outputs(&cfg, &result)?;
-    let report = popinf::report::build_report(&cfg.out)?;
-    written.push(report.report);
+    // The results are written; a figure that cannot be drawn is a warning,
+    // not a failed fit.
+    match popinf::report::build_report(&cfg.out) {
+        Ok(report) => written.push(report.report),
+        Err(e) => eprintln!("popinf: warning: the report could not be drawn: {e}"),
+    }
     // The results are complete: the checkpoint has done its job.
     let _ = std::fs::remove_file(cfg.out.join(popinf::fit::CHECKPOINT_NAME));
     let _ = std::fs::remove_file(cfg.out.join(popinf::fit::CHECKPOINT_BIN_NAME));
