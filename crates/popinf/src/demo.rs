@@ -327,11 +327,5 @@ pub fn write_run(dir: &std::path::Path, run: &DemoRun) -> Result<Vec<std::path::
         files.push((format!("draws_{name}.csv"), crate::fit::draws_csv(trace)));
     }
     files.push(("data.npz".to_string(), data_npz(&run.toy)?));
-    let mut written = Vec::new();
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        crate::io::write_atomically(&path, &bytes)?;
-        written.push(path);
-    }
-    Ok(written)
+    crate::io::write_files(dir, files)
 }

@@ -150,20 +150,7 @@ fn summarise_marginal(nodes: &[f64], density: &[f64]) -> ParamSummary {
     let quantile = |q: f64| {
         let target = q * cdf[n - 1];
         let i = cdf.partition_point(|&c| c < target).clamp(1, n - 1);
-        let (f0, f1) = (density[i - 1], density[i]);
-        let need = target - cdf[i - 1];
-        // Solve f0 t + (f1 - f0) t^2 / (2h) = need for t in [0, h].
-        let a = 0.5 * (f1 - f0) / h;
-        let t = if need <= 0.0 {
-            0.0
-        } else if a.abs() < 1e-300 {
-            if f0 > 0.0 { need / f0 } else { 0.0 }
-        } else {
-            let disc = (f0 * f0 + 4.0 * a * need).max(0.0);
-            // The root form that avoids cancellation when a is small.
-            2.0 * need / (f0 + disc.sqrt())
-        };
-        nodes[i - 1] + t.clamp(0.0, h)
+        nodes[i - 1] + crate::stats::invert_linear_cell(density[i - 1], density[i], h, target - cdf[i - 1])
     };
     ParamSummary {
         mean,

@@ -19,12 +19,17 @@ const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
 /// below 1e-14.
 #[inline(always)]
 pub(crate) fn exp_nonpositive(x: f64) -> f64 {
-    let xc = x.max(-708.0);
+    let y = exp_reduced(x.max(-708.0));
+    if x < -708.0 { 0.0 } else { y }
+}
+
+/// e^x for x in [-708, 709]: x = n ln2 + r, Taylor series of e^r to r^11 on
+/// |r| <= ln2/2 (truncation (ln2/2)^12/12! < 7e-15 relative), times 2^n.
+#[inline(always)]
+fn exp_reduced(xc: f64) -> f64 {
     let t = xc * LOG2E + ROUND_MAGIC;
     let n = t - ROUND_MAGIC;
     let r = (xc - n * LN2_HI) - n * LN2_LO;
-    // Taylor series of e^r to r^11 on |r| <= ln2/2: truncation
-    // (ln2/2)^12/12! < 7e-15 relative, far below what any weight needs.
     let mut p = 1.0 / 39_916_800.0;
     p = p * r + 1.0 / 3_628_800.0;
     p = p * r + 1.0 / 362_880.0;
@@ -38,9 +43,7 @@ pub(crate) fn exp_nonpositive(x: f64) -> f64 {
     p = p * r + 1.0;
     p = p * r + 1.0;
     // 2^n from the integer left in t's low bits: exponent field n + 1023.
-    let scale = f64::from_bits((t.to_bits().wrapping_add(1023)) << 52);
-    let y = p * scale;
-    if x < -708.0 { 0.0 } else { y }
+    p * f64::from_bits((t.to_bits().wrapping_add(1023)) << 52)
 }
 
 /// exp(x) for x in [-708, 709] (the population models' exponents, e.g.
@@ -48,23 +51,7 @@ pub(crate) fn exp_nonpositive(x: f64) -> f64 {
 /// [`exp_nonpositive`], without the clamp to 0. Relative error < 1e-14.
 #[inline(always)]
 pub fn exp_bounded(x: f64) -> f64 {
-    let xc = x.clamp(-708.0, 709.0);
-    let t = xc * LOG2E + ROUND_MAGIC;
-    let n = t - ROUND_MAGIC;
-    let r = (xc - n * LN2_HI) - n * LN2_LO;
-    let mut p = 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    p * f64::from_bits((t.to_bits().wrapping_add(1023)) << 52)
+    exp_reduced(x.clamp(-708.0, 709.0))
 }
 
 /// ln y for y in [1, 2] (e.g. ln(1 + e^-d) of a two-term logsumexp):

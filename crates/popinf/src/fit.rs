@@ -1383,13 +1383,7 @@ pub fn write_outputs(cfg: &FitConfig, result: &FitResult) -> Result<Vec<PathBuf>
     if let Some(objects) = &result.objects_csv {
         files.push(("objects.csv", objects.clone()));
     }
-    let mut written = Vec::new();
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        crate::io::write_atomically(&path, &bytes)?;
-        written.push(path);
-    }
-    Ok(written)
+    crate::io::write_files(dir, files)
 }
 
 #[cfg(test)]

@@ -545,36 +545,9 @@ pub fn read_measurements(path: &Path) -> Result<Measurements> {
     let shown = path.display().to_string();
     let (x, sigma) = match extension(path).as_str() {
         "csv" | "txt" => {
-            let file = open(path)?;
-            let mut reader = csv::ReaderBuilder::new()
-                .trim(csv::Trim::All)
-                .from_reader(BufReader::new(file));
-            let header: Vec<String> = reader
-                .headers()
-                .map_err(|e| Error::Invalid(format!("{shown}: {e}")))?
-                .iter()
-                .map(String::from)
-                .collect();
-            let col = |name: &str| header.iter().position(|h| h == name);
-            let (Some(cx), Some(cs)) = (col("x"), col("sigma")) else {
-                return invalid!(
-                    "{shown}: the header needs columns 'x' and 'sigma' (got '{}')",
-                    header.join(",")
-                );
-            };
-            let (mut x, mut sigma) = (Vec::new(), Vec::new());
-            for (row, record) in reader.records().enumerate() {
-                let line = row + 2;
-                let record = record.map_err(|e| Error::Invalid(format!("{shown}, line {line}: {e}")))?;
-                x.push(parse_number(&shown, line, "'x'", record.get(cx).unwrap_or(""))?);
-                sigma.push(parse_number(
-                    &shown,
-                    line,
-                    "'sigma'",
-                    record.get(cs).unwrap_or(""),
-                )?);
-            }
-            (x, sigma)
+            let mut cols = read_csv_columns(path, &["x", "sigma"])?;
+            let sigma = cols.pop().expect("two columns");
+            (cols.pop().expect("two columns"), sigma)
         }
         "npy" => {
             let file = open(path)?;

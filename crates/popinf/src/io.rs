@@ -107,6 +107,18 @@ pub fn read_draws_csv(path: &Path) -> Result<Trace> {
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it into
 /// place, so a crash never leaves a half-written file.
+/// Writes each (file name, contents) into `dir` with [`write_atomically`],
+/// in order; returns the paths written.
+pub fn write_files<N: AsRef<Path>>(dir: &Path, files: Vec<(N, Vec<u8>)>) -> Result<Vec<std::path::PathBuf>> {
+    let mut written = Vec::with_capacity(files.len());
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        write_atomically(&path, &bytes)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;

@@ -136,17 +136,7 @@ fn sample_tabulated(
         .map(|&u| {
             let target = u * total;
             let i = cdf.partition_point(|&c| c < target).clamp(1, n - 1);
-            let (f0, f1) = (d[i - 1], d[i]);
-            let need = target - cdf[i - 1];
-            let a = 0.5 * (f1 - f0) / h;
-            let t = if need <= 0.0 {
-                0.0
-            } else if a.abs() < 1e-300 {
-                if f0 > 0.0 { need / f0 } else { 0.0 }
-            } else {
-                2.0 * need / (f0 + (f0 * f0 + 4.0 * a * need).max(0.0).sqrt())
-            };
-            lo + (i - 1) as f64 * h + t.clamp(0.0, h)
+            lo + (i - 1) as f64 * h + crate::stats::invert_linear_cell(d[i - 1], d[i], h, target - cdf[i - 1])
         })
         .collect()
 }
@@ -300,19 +290,13 @@ pub fn write_smf(dir: &Path, s: &SmfSettings, c: &SmfCatalog) -> Result<Vec<Path
             hi = s.support.1,
         )
     };
-    let files = [
+    let files = vec![
         ("samples.npz", buf.into_inner()),
         ("truth.json", truth.into_bytes()),
         ("run.toml", run("importance", "fit-importance").into_bytes()),
         ("run_naive.toml", run("naive", "fit-naive").into_bytes()),
     ];
-    let mut written = Vec::new();
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        crate::io::write_atomically(&path, &bytes)?;
-        written.push(path);
-    }
-    Ok(written)
+    crate::io::write_files(dir, files)
 }
 
 #[cfg(test)]

@@ -11,6 +11,22 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
 }
 
+/// Where, in a cell of width h whose density runs linearly from f0 to f1,
+/// the cumulative mass reaches `need`: the root t in [0, h] of
+/// f0 t + (f1 - f0) t^2 / (2h) = need (the form that avoids cancellation
+/// when the slope is small). Inverts a piecewise-linear density's CDF.
+pub fn invert_linear_cell(f0: f64, f1: f64, h: f64, need: f64) -> f64 {
+    let a = 0.5 * (f1 - f0) / h;
+    let t = if need <= 0.0 {
+        0.0
+    } else if a.abs() < 1e-300 {
+        if f0 > 0.0 { need / f0 } else { 0.0 }
+    } else {
+        2.0 * need / (f0 + (f0 * f0 + 4.0 * a * need).max(0.0).sqrt())
+    };
+    t.clamp(0.0, h)
+}
+
 /// Median; reorders `data`.
 pub fn median_in_place(data: &mut [f64]) -> f64 {
     data.sort_unstable_by(f64::total_cmp);
