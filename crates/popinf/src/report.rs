@@ -599,7 +599,30 @@ fn report_html(run: &RunOutputs, figures: &[(String, String)]) -> String {
          <style>{STYLE}</style></head><body>\n<h1>{title}</h1>\n"
     );
     if let Some(d) = s.get("data") {
-        let _ = write!(h, "<p>Data: <code>{}</code>", html_escape(&d.to_string()));
+        // "file: 1000 objects, 100 samples each (alpha = 1, seed 42)".
+        let mut parts = Vec::new();
+        if let Some(f) = d.get("file").and_then(Value::as_str) {
+            parts.push(format!("<code>{}</code>:", html_escape(f)));
+        }
+        if let Some(n) = d.get("n_obj").and_then(Value::as_u64) {
+            parts.push(format!("{n} objects"));
+        }
+        if let Some(sm) = d.get("n_samp").and_then(Value::as_u64) {
+            parts.push(format!("× {sm} posterior samples"));
+        } else if let Some(t) = d.get("n_samples_total").and_then(Value::as_u64) {
+            parts.push(format!("({t} posterior samples in all)"));
+        }
+        let extra: Vec<String> = ["alpha", "seed"]
+            .iter()
+            .filter_map(|k| d.get(*k).map(|v| format!("{k} = {v}")))
+            .collect();
+        if !extra.is_empty() {
+            parts.push(format!("({})", extra.join(", ")));
+        }
+        let _ = write!(h, "<p>Data: {}", parts.join(" "));
+        if let Some(m) = (!run.is_demo).then(|| format!("{:?}", run.model)) {
+            let _ = write!(h, "; population model <code>{}</code>", html_escape(&m));
+        }
         if !run.truth.is_empty() {
             let t: Vec<String> = run
                 .truth
