@@ -744,23 +744,13 @@ pub struct FitResult {
 }
 
 /// Every object needs a sample inside the population model's support.
-fn check_support(file: &str, catalog: &SampleCatalog, model: &Population) -> Result<()> {
-    let p = model.n_params();
-    // Support does not depend on theta for bounded models; any valid theta
-    // shows it. Unbounded models have nothing to check.
-    let (lo, hi) = match model {
-        Population::TruncatedNormal { lo, hi }
-        | Population::Schechter { lo, hi, .. }
-        | Population::DoubleSchechter { lo, hi }
-        | Population::PowerLaw { lo, hi }
-        | Population::BrokenPowerLaw { lo, hi } => (*lo, *hi),
-        Population::Beta => (0.0, 1.0),
-        Population::Binned { edges, .. } => (edges[0], edges[edges.len() - 1]),
-        Population::LogNormal => (0.0, f64::INFINITY),
-        _ => return Ok(()),
+/// `ids[i]` is object i's index in the input file.
+fn check_support(file: &str, catalog: &SampleCatalog, ids: &[usize], model: &Population) -> Result<()> {
+    // The supports of bounded models are fixed settings, not parameters.
+    let Some((lo, hi)) = model.support() else {
+        return Ok(());
     };
-    let _ = p;
-    for i in 0..catalog.n_obj() {
+    for (i, &id) in ids.iter().enumerate() {
         let obj = catalog.object(i);
         if !obj.values.iter().any(|&x| x >= lo && x <= hi) {
             let (min, max) = obj
@@ -770,8 +760,9 @@ fn check_support(file: &str, catalog: &SampleCatalog, model: &Population) -> Res
                     (a.min(x), b.max(x))
                 });
             return invalid!(
-                "{file}: object {i}: none of its {} samples (from {min} to {max}) lies inside the population \
+                "{file}: object {}: none of its {} samples (from {min} to {max}) lies inside the population \
                  model's support [{lo}, {hi}]; widen model.support or remove the object",
+                id,
                 obj.n_samples()
             );
         }
@@ -781,8 +772,8 @@ fn check_support(file: &str, catalog: &SampleCatalog, model: &Population) -> Res
 
 /// xi at the posterior, and for injections the smallest Neff_sel over the
 /// checked draws.
-fn selection_diagnostics<L: crate::likelihood::HyperLikelihood>(
-    like: &PopulationLikelihood<L>,
+fn selection_diagnostics(
+    like: &PopulationLikelihood<'_>,
     draws: &[Vec<f64>],
 ) -> Option<crate::method::SelectionDiagnostics> {
     if matches!(like.selection, Selection::None) || draws.is_empty() {
@@ -1126,58 +1117,34 @@ pub fn run_fit(
             // P_det on the true values re-weights every sample; the naive
             // fit, which takes each median as the truth, keeps the objects
             // whose median could have been detected.
-            let detected;
-            let medians;
+            let selected = if cfg.likelihood == "naive" {
+                selection.select_medians(catalog)
+            } else {
+                selection.select_samples(catalog)
+            }
+            .map_err(|e| Error::Invalid(format!("{file}: {e}")))?;
             let mut notes = Vec::new();
-            let mut ids: Vec<usize> = (0..catalog.n_obj()).collect();
-            let catalog_used = if cfg.likelihood == "naive" {
-                let all = catalog.medians();
-                let keep: Vec<usize> = (0..all.n_obj())
-                    .filter(|&i| selection.completeness(all.object(i).values[0]) > 0.0)
-                    .collect();
-                if keep.len() < all.n_obj() {
-                    notes.push(format!(
+            if !selected.left_out.is_empty() {
+                let shown: Vec<String> = selected.left_out.iter().take(10).map(|i| i.to_string()).collect();
+                notes.push(if cfg.likelihood == "naive" {
+                    format!(
                         "naive: {} of {} objects have a median the survey could not detect and were left out",
-                        all.n_obj() - keep.len(),
-                        all.n_obj()
-                    ));
-                }
-                if keep.is_empty() {
-                    return invalid!("naive fit: no object's median passes the selection");
-                }
-                medians = all.subset(&keep)?;
-                ids = keep;
-                &medians
-            } else if matches!(selection, Selection::Limit(_) | Selection::Table { .. }) {
-                let (c, hopeless) = catalog.with_detection(|mu| selection.completeness(mu[0]))?;
-                if hopeless.len() == catalog.n_obj() {
-                    return invalid!(
-                        "{file}: no object has a sample the survey could have detected; check the selection"
-                    );
-                }
-                detected = if hopeless.is_empty() {
-                    c
+                        selected.left_out.len(),
+                        catalog.n_obj()
+                    )
                 } else {
-                    // A detected object whose samples all fall where the
-                    // survey detects nothing has an estimated likelihood of
-                    // 0: too few samples, not impossible data. Leave it
-                    // out and say so.
-                    let shown: Vec<String> = hopeless.iter().take(10).map(|i| i.to_string()).collect();
-                    notes.push(format!(
+                    format!(
                         "{} object(s) have no sample inside the selection (e.g. object {}) and were left out: \
                          their likelihood cannot be estimated from these samples; more samples per object \
                          would keep them",
-                        hopeless.len(),
+                        selected.left_out.len(),
                         shown.join(", ")
-                    ));
-                    ids = (0..catalog.n_obj()).filter(|i| !hopeless.contains(i)).collect();
-                    c.subset(&ids)?
-                };
-                &detected
-            } else {
-                catalog
-            };
-            check_support(&file, catalog_used, &cfg.model)?;
+                    )
+                });
+            }
+            let catalog_used: &SampleCatalog = &selected.catalog;
+            let ids = &selected.ids;
+            check_support(&file, catalog_used, ids, &cfg.model)?;
             let inner = ImportanceLikelihood::new(catalog_used, cfg.model.clone())?
                 .with_bias_correction(cfg.bias_correction && cfg.likelihood == "importance");
             let like = PopulationLikelihood::new(
@@ -1217,7 +1184,7 @@ pub fn run_fit(
             }
             m.warnings.extend(notes);
             if cfg.likelihood == "importance" {
-                objects = Some(objects_csv(catalog_used, &ids, &cfg.model, &trace)?);
+                objects = Some(objects_csv(catalog_used, ids, &cfg.model, &trace)?);
             }
             (info, m.clone(), trace, stats, lp)
         }

@@ -134,6 +134,9 @@ pub struct ImportanceLikelihood<'c, M> {
     sum_ln_n_samples: f64,
     parallel: bool,
     bias_correction: bool,
+    /// Subtract N ln Z of an unnormalised model (off when a
+    /// `selection::PopulationLikelihood` owns the normalisation).
+    normalise: bool,
 }
 
 impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
@@ -187,6 +190,7 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             sum_ln_n_samples,
             parallel: total >= PARALLEL_MIN_SAMPLES,
             bias_correction: false,
+            normalise: true,
         })
     }
 
@@ -201,6 +205,13 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     /// term, leaving O(1/S^2).
     pub fn with_bias_correction(mut self, on: bool) -> Self {
         self.bias_correction = on;
+        self
+    }
+
+    /// ln L without the -N ln Z of an unnormalised model: the sum over
+    /// objects of ln of the mean of f / pi.
+    pub fn without_normalisation(mut self) -> Self {
+        self.normalise = false;
         self
     }
 
@@ -572,6 +583,9 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
         self.reduce_blocks(1, &mut total, |block, out| {
             out[0] = self.block_value(theta, block)
         });
+        if !self.normalise {
+            return total[0] - self.sum_ln_n_samples;
+        }
         let mut g_norm = [0.0f64; MAX_PARAMS];
         let ln_z = self
             .model
@@ -589,7 +603,11 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
         });
         // The normalising constant of an unnormalised model, once per object.
         let mut g_norm = [0.0f64; MAX_PARAMS];
-        let ln_z = self.model.ln_norm_grad(theta, &mut g_norm[..p]);
+        let ln_z = if self.normalise {
+            self.model.ln_norm_grad(theta, &mut g_norm[..p])
+        } else {
+            0.0
+        };
         let n = self.catalog.n_obj() as f64;
         for k in 0..p {
             grad[k] = total[1 + k] - n * g_norm[k];

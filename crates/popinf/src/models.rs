@@ -185,6 +185,22 @@ impl Population {
         Ok(())
     }
 
+    /// The fixed support of a 1-D model, where it has one (unbounded sides
+    /// are infinite); None for the real line and for products.
+    pub fn support(&self) -> Option<(f64, f64)> {
+        match self {
+            Population::TruncatedNormal { lo, hi }
+            | Population::Schechter { lo, hi, .. }
+            | Population::DoubleSchechter { lo, hi }
+            | Population::PowerLaw { lo, hi }
+            | Population::BrokenPowerLaw { lo, hi } => Some((*lo, *hi)),
+            Population::Beta => Some((0.0, 1.0)),
+            Population::Binned { edges, .. } => Some((edges[0], edges[edges.len() - 1])),
+            Population::LogNormal => Some((0.0, f64::INFINITY)),
+            Population::Gaussian | Population::Mixture { .. } | Population::Product(_) => None,
+        }
+    }
+
     /// Whether theta lies in the model's parameter space.
     pub fn valid(&self, theta: &[f64]) -> bool {
         if theta.iter().any(|t| !t.is_finite()) {

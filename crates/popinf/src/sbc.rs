@@ -191,18 +191,8 @@ fn replicate_schechter(s: &SbcSettings, rep: usize) -> Result<[usize; 2]> {
     };
     let priors = SCHECHTER_SBC_PRIORS.to_vec();
     let used = match s.method {
-        SbcMethod::Naive => {
-            let all = catalog.medians();
-            let keep: Vec<usize> = (0..all.n_obj())
-                .filter(|&i| all.object(i).values[0] > settings.limit)
-                .collect();
-            all.subset(&keep)?
-        }
-        SbcMethod::Importance => {
-            let (detected, hopeless) = catalog.with_detection(|mu| selection.completeness(mu[0]))?;
-            let keep: Vec<usize> = (0..catalog.n_obj()).filter(|i| !hopeless.contains(i)).collect();
-            detected.subset(&keep)?
-        }
+        SbcMethod::Naive => selection.select_medians(&catalog)?.catalog.into_owned(),
+        SbcMethod::Importance => selection.select_samples(&catalog)?.catalog.into_owned(),
         SbcMethod::Hierarchical => {
             return invalid!("sbc: the hierarchical (latent) model exists for the Gaussian toy only");
         }

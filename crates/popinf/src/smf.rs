@@ -342,6 +342,17 @@ mod tests {
         // knee-dominated range of the Leja et al. mass function.
         let frac = c.bimodal.iter().filter(|&&b| b).count() as f64 / n;
         assert!((frac - 0.05).abs() < 0.02, "{frac}");
-        assert!(c.volume > 1e5 && c.volume < 1e7, "{}", c.volume);
+        // The volume makes the expected count above the limit n_gal: check
+        // V * integral of Phi over (9, 12.5] by a midpoint rule.
+        let cells = 200_000;
+        let h = 3.5 / cells as f64;
+        let number_density: f64 = (0..cells)
+            .map(|i| s.model.ln_f_1d(&s.truth, 9.0 + (i as f64 + 0.5) * h, None).exp() * h)
+            .sum();
+        assert!(
+            (c.volume * number_density / 2000.0 - 1.0).abs() < 1e-8,
+            "{}",
+            c.volume
+        );
     }
 }

@@ -46,10 +46,11 @@ fn fit(catalog: &SampleCatalog, limit: f64, model: &Population) -> Vec<ParamSumm
 }
 
 fn detected(catalog: &SampleCatalog, limit: f64) -> SampleCatalog {
-    let sel = Selection::Limit(limit);
-    let (c, hopeless) = catalog.with_detection(|mu| sel.completeness(mu[0])).unwrap();
-    let keep: Vec<usize> = (0..catalog.n_obj()).filter(|i| !hopeless.contains(i)).collect();
-    c.subset(&keep).unwrap()
+    Selection::Limit(limit)
+        .select_samples(catalog)
+        .unwrap()
+        .catalog
+        .into_owned()
 }
 
 #[test]
@@ -75,11 +76,12 @@ fn importance_recovers_the_schechter_function_where_medians_and_a_flat_interim_p
 
     // Naive: each median taken as the true mass, medians below the limit
     // dropped.
-    let medians = catalog.medians();
-    let keep: Vec<usize> = (0..medians.n_obj())
-        .filter(|&i| medians.object(i).values[0] > s.limit)
-        .collect();
-    let naive = fit(&medians.subset(&keep).unwrap(), s.limit, &model);
+    let medians = Selection::Limit(s.limit)
+        .select_medians(&catalog)
+        .unwrap()
+        .catalog
+        .into_owned();
+    let naive = fit(&medians, s.limit, &model);
     let worst = naive
         .iter()
         .enumerate()

@@ -243,9 +243,7 @@ impl Corner {
         let small = TITLE_FONT * 0.7;
         let stacked = text_width(root, &up, small)?.max(text_width(root, &down, small)?) + 2;
         let suffix = format!(" = {med}");
-        let total = label.width(root, TITLE_FONT, &suffix)? + stacked;
         let centre = (x0 + self.panel as i32 / 2 - stacked / 2, y0 - 18);
-        debug_assert!(total > 0);
         let (end_x, _) = label.draw_with_room(root, centre, TITLE_FONT, false, &suffix, stacked)?;
         put_text(
             root,

@@ -27,6 +27,27 @@ pub struct HistCurves {
     pub curves: Vec<Curve>,
 }
 
+/// The legend in the upper right and the x axis's rich label, shared by
+/// the one-axis figures.
+type Axes = Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>;
+
+fn finish_chart<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Axes>,
+    root: &DrawingArea<DB, Shift>,
+    (w, h): (u32, u32),
+    x_name: &str,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .label_font(axis_font(14.0))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK.mix(0.3))
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(drawing)?;
+    RichLabel::from_name(x_name).draw(root, (w as i32 / 2 + 30, h as i32 - 20), 20.0, false, "")
+}
+
 fn axis_font(size: f64) -> TextStyle<'static> {
     TextStyle::from(FontDesc::new(FontFamily::Name(FAMILY), size, FontStyle::Normal)).color(&BLACK)
 }
@@ -88,16 +109,7 @@ impl Draw for HistCurves {
                 .label(label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .label_font(axis_font(14.0))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(drawing)?;
-        let (w, h) = self.size();
-        RichLabel::from_name(&self.x_name).draw(root, (w as i32 / 2 + 30, h as i32 - 20), 20.0, false, "")
+        finish_chart(&mut chart, root, self.size(), &self.x_name)
     }
 }
 
@@ -287,16 +299,7 @@ impl PopulationBands {
                 .label("truth")
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], TRUTH.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .label_font(axis_font(14.0))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK.mix(0.3))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(drawing)?;
-        let (w, h) = self.size();
-        RichLabel::from_name(&self.x_name).draw(root, (w as i32 / 2 + 30, h as i32 - 20), 20.0, false, "")
+        finish_chart(&mut chart, root, self.size(), &self.x_name)
     }
 }
 

@@ -108,18 +108,6 @@ impl RichLabel {
         }
     }
 
-    /// Width in pixels of the label followed by `suffix`.
-    pub fn width<DB: DrawingBackend>(
-        &self,
-        area: &DrawingArea<DB, Shift>,
-        size: f64,
-        suffix: &str,
-    ) -> Result<i32> {
-        Ok(text_width(area, &self.base, size)?
-            + text_width(area, &self.sub, size * 0.7)?
-            + text_width(area, suffix, size)?)
-    }
-
     /// Draws the label with its centre at `centre`, horizontal or, with
     /// `vertical`, reading bottom to top; `suffix` (e.g. " = 1.0 +0.1 -0.1")
     /// follows the subscript at full size.
