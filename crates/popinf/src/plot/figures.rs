@@ -195,13 +195,7 @@ impl Draw for PopulationBands {
         if self.log_y {
             // Number densities span decades: draw log10 of everything,
             // four decades below the highest value.
-            let top = self
-                .bands
-                .iter()
-                .flat_map(|b| b.quantiles[4].iter())
-                .chain(self.truth.iter().flatten())
-                .cloned()
-                .fold(f64::MIN_POSITIVE, f64::max);
+            let top = self.highest();
             let floor = top * 1e-4;
             let log = |v: &Vec<f64>| v.iter().map(|&y| y.max(floor).log10()).collect::<Vec<f64>>();
             let linear = PopulationBands {
@@ -222,20 +216,23 @@ impl Draw for PopulationBands {
             };
             return linear.draw_axes(root, (floor.log10(), top.log10() + 0.3), "log10 density");
         }
-        let top = self
-            .bands
-            .iter()
-            .flat_map(|b| b.quantiles[4].iter())
-            .chain(self.truth.iter().flatten())
-            .cloned()
-            .fold(0.0, f64::max)
-            .max(f64::MIN_POSITIVE)
-            * 1.1;
+        let top = self.highest() * 1.1;
         self.draw_axes(root, (0.0, top), "population density")
     }
 }
 
 impl PopulationBands {
+    /// The highest upper band edge or truth value (at least the smallest
+    /// positive number, so axes never collapse).
+    fn highest(&self) -> f64 {
+        self.bands
+            .iter()
+            .flat_map(|b| b.quantiles[4].iter())
+            .chain(self.truth.iter().flatten())
+            .cloned()
+            .fold(f64::MIN_POSITIVE, f64::max)
+    }
+
     fn draw_axes<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
