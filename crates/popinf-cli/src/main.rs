@@ -240,7 +240,9 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
-    /// Time one evaluation of the importance-sampled log-likelihood.
+    /// Time one evaluation of the importance-sampled log-likelihood, with
+    /// the bare vectorised exp and the memory read as references; prints a
+    /// table, then one JSON line (last).
     Likelihood {
         #[arg(long, default_value_t = 100_000)]
         n_obj: usize,
@@ -252,6 +254,16 @@ enum BenchCommand {
         /// Timed repetitions (the median is reported).
         #[arg(long, default_value_t = 30)]
         reps: usize,
+        /// Stream the samples as float32 (float64 arithmetic).
+        #[arg(long)]
+        f32: bool,
+        /// Use the general chunked kernel instead of the fused one.
+        #[arg(long)]
+        general: bool,
+        /// Also time 1e3, 1e4, 1e5 and 1e6 objects on 1 thread and on all,
+        /// and fit the log-log slope of time against size.
+        #[arg(long)]
+        scaling: bool,
     },
 }
 
@@ -347,16 +359,22 @@ fn main() -> ExitCode {
                     n_samp,
                     threads,
                     reps,
+                    f32,
+                    general,
+                    scaling,
                 },
-        } => {
-            let threads = threads.unwrap_or_else(rayon::current_num_threads);
-            popinf::bench::bench_likelihood(n_obj, n_samp, threads, reps).map(|b| {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&b).expect("plain numbers serialise")
-                );
-            })
-        }
+        } => bench_likelihood(popinf::bench::LikelihoodBenchSettings {
+            n_obj,
+            n_samp,
+            threads: threads.unwrap_or_else(rayon::current_num_threads),
+            reps,
+            storage: if f32 {
+                popinf::fused::SampleStorage::F32
+            } else {
+                popinf::fused::SampleStorage::F64
+            },
+            general_kernel: general,
+        }, scaling),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -365,6 +383,76 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `popinf bench likelihood`: one row per configuration as it finishes,
+/// then the JSON line.
+fn bench_likelihood(main: popinf::bench::LikelihoodBenchSettings, scaling: bool) -> popinf::Result<()> {
+    use popinf::bench::{LikelihoodBench, LikelihoodBenchSettings, bench_likelihood, log_log_slope};
+    println!(
+        "{:>9} {:>5} {:>7} {:>11} {:>11} {:>8} {:>8} {:>9} {:>9}",
+        "objects", "thr", "storage", "value ms", "v+grad ms", "ns/samp", "exp ns", "v+g/exp", "v+g/read"
+    );
+    let row = |b: &LikelihoodBench| {
+        println!(
+            "{:>9} {:>5} {:>7} {:>11.3} {:>11.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2}",
+            b.n_obj,
+            b.threads,
+            b.storage,
+            b.ms_value,
+            b.ms_value_grad,
+            b.ns_per_element_value_grad,
+            b.exp_ns_per_element,
+            b.value_grad_over_exp,
+            b.value_grad_over_read
+        );
+    };
+    let mut rows = Vec::new();
+    let mut slopes = serde_json::Map::new();
+    if scaling {
+        let mut thread_counts = vec![1, main.threads];
+        thread_counts.dedup();
+        for &threads in &thread_counts {
+            let mut points = Vec::new();
+            for n_obj in [1_000, 10_000, 100_000, 1_000_000] {
+                // Fewer repetitions where one evaluation takes long.
+                let reps = if n_obj >= 1_000_000 { main.reps.div_ceil(6) } else { main.reps };
+                let b = bench_likelihood(&LikelihoodBenchSettings {
+                    n_obj,
+                    threads,
+                    reps: reps.max(3),
+                    ..main.clone()
+                })?;
+                row(&b);
+                points.push((n_obj as f64, b.ms_value_grad));
+                rows.push(b);
+            }
+            slopes.insert(format!("threads_{threads}"), log_log_slope(&points).into());
+        }
+    }
+    let found = rows
+        .iter()
+        .find(|b| b.n_obj == main.n_obj && b.threads == main.threads)
+        .cloned();
+    let result = match found {
+        Some(b) => b,
+        None => {
+            let b = bench_likelihood(&main)?;
+            row(&b);
+            b
+        }
+    };
+    let mut line = serde_json::to_value(&result).expect("plain numbers serialise");
+    if scaling {
+        let obj = line.as_object_mut().expect("a struct serialises to an object");
+        obj.insert(
+            "scaling".into(),
+            serde_json::to_value(&rows).expect("plain numbers serialise"),
+        );
+        obj.insert("log_log_slope_value_grad".into(), slopes.into());
+    }
+    println!("{line}");
+    Ok(())
 }
 
 fn fit(args: FitArgs) -> popinf::Result<()> {

@@ -4,9 +4,10 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::catalog::SampleCatalog;
 use crate::error::Result;
 use crate::invalid;
+use crate::fastmath;
+use crate::fused::SampleStorage;
 use crate::likelihood::{HyperLikelihood, ImportanceLikelihood};
 use crate::population::Gaussian;
 use crate::simulate::{ToySettings, simulate_gaussian_toy};
@@ -21,6 +22,37 @@ pub struct LikelihoodBench {
     pub ns_per_element_value: f64,
     pub ns_per_element_value_grad: f64,
     pub repetitions: usize,
+    /// The instruction set the kernels ran with (avx512, avx2, portable).
+    pub isa: &'static str,
+    /// "fused" (single pass, Gaussian family) or "general" (chunked).
+    pub kernel: &'static str,
+    /// "f64" or "f32" sample storage.
+    pub storage: &'static str,
+    /// The bare vectorised exp (the kernels' exp over an L1-resident
+    /// buffer, as many elements as samples, same threads): ns per element.
+    pub exp_ns_per_element: f64,
+    /// Reading the stored samples once (a plain sum, same threads): ns per
+    /// element, and the bandwidth that is.
+    pub read_ns_per_element: f64,
+    pub read_gb_per_s: f64,
+    /// Kernel time over each reference (1 = at that hardware limit).
+    pub value_over_exp: f64,
+    pub value_grad_over_exp: f64,
+    pub value_over_read: f64,
+    pub value_grad_over_read: f64,
+}
+
+/// What to time: the catalog size, the pool and the kernel options.
+#[derive(Debug, Clone)]
+pub struct LikelihoodBenchSettings {
+    pub n_obj: usize,
+    pub n_samp: usize,
+    pub threads: usize,
+    pub reps: usize,
+    pub storage: SampleStorage,
+    /// Use the general chunked kernel even for the Gaussian (the
+    /// straightforward implementation, for comparison).
+    pub general_kernel: bool,
 }
 
 /// Median wall time of `f` in ms over `reps` runs after `warmup` runs.
@@ -38,55 +70,138 @@ fn median_ms(warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
     crate::stats::median_in_place(&mut times)
 }
 
-/// Times ln L and ln L + gradient on the notebook's toy at the given size,
-/// on a pool of `threads` threads.
-pub fn bench_likelihood(n_obj: usize, n_samp: usize, threads: usize, reps: usize) -> Result<LikelihoodBench> {
+fn pool(threads: usize) -> Result<rayon::ThreadPool> {
     if threads == 0 {
         return invalid!("threads must be at least 1, got 0");
     }
-    if reps == 0 {
-        return invalid!("repetitions must be at least 1, got 0");
-    }
-    let toy = simulate_gaussian_toy(&ToySettings {
-        n_obj,
-        n_samp,
-        ..ToySettings::default()
-    })?;
-    // A flat interim prior written out as a real column (ln 1/20, as for
-    // U(-10, 10)): an all-zero vector from calloc would map every page to
-    // the kernel's shared zero page and make its reads unrealistically cheap.
-    let cat = &toy.catalog;
-    let catalog = SampleCatalog::new(
-        1,
-        cat.values().to_vec(),
-        vec![-(20f64.ln()); cat.total_samples()],
-        cat.offsets().to_vec(),
-    )?;
-    let like = ImportanceLikelihood::new(&catalog, Gaussian)?;
-    let pool = rayon::ThreadPoolBuilder::new()
+    rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| crate::Error::Invalid(format!("could not start {threads} threads: {e}")))?;
+        .map_err(|e| crate::Error::Invalid(format!("could not start {threads} threads: {e}")))
+}
+
+/// Elements of the L1-resident buffer the exp reference cycles over
+/// (32 KB: fits any L1 data cache it runs on).
+const EXP_BUFFER: usize = 4096;
+
+/// Median ms for the bare vectorised exp over `elements` elements, split
+/// evenly over the pool's threads.
+fn time_exp(pool: &rayon::ThreadPool, elements: usize, reps: usize) -> f64 {
+    use rayon::prelude::*;
+    // Arguments spread over [-30, 0], as scaled log-weights are.
+    let buf: Vec<f64> = (0..EXP_BUFFER).map(|i| -30.0 * (i as f64 + 0.5) / EXP_BUFFER as f64).collect();
+    let passes = elements.div_ceil(EXP_BUFFER).max(1);
+    let threads = pool.current_num_threads();
+    pool.install(|| {
+        let mut sink = 0.0;
+        let ms = median_ms(2, reps, || {
+            sink += (0..threads)
+                .into_par_iter()
+                .map(|t| {
+                    let mine = passes / threads + usize::from(t < passes % threads);
+                    (0..mine).map(|_| fastmath::exp_sum(std::hint::black_box(&buf))).sum::<f64>()
+                })
+                .sum::<f64>();
+        });
+        std::hint::black_box(sink);
+        ms * elements as f64 / (passes * EXP_BUFFER) as f64
+    })
+}
+
+/// Median ms to read `data` once (a plain sum in parallel chunks).
+fn time_read<T: Sync>(pool: &rayon::ThreadPool, data: &[T], sum: fn(&[T]) -> f64, reps: usize) -> f64 {
+    use rayon::prelude::*;
+    let chunk = data.len().div_ceil(pool.current_num_threads() * 16).max(1);
+    pool.install(|| {
+        let mut sink = 0.0;
+        let ms = median_ms(2, reps, || {
+            sink += data.par_chunks(chunk).map(sum).sum::<f64>();
+        });
+        std::hint::black_box(sink);
+        ms
+    })
+}
+
+/// Times ln L and ln L + gradient on the notebook's toy at the given size,
+/// on a pool of `threads` threads, with the two hardware references
+/// measured in the same run.
+pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> {
+    if s.reps == 0 {
+        return invalid!("repetitions must be at least 1, got 0");
+    }
+    let pool = pool(s.threads)?;
+    let toy = simulate_gaussian_toy(&ToySettings {
+        n_obj: s.n_obj,
+        n_samp: s.n_samp,
+        ..ToySettings::default()
+    })?;
+    // The toy's interim prior is flat: the kernels read no ln pi column.
+    let catalog = &toy.catalog;
+    let mut like = ImportanceLikelihood::new(catalog, Gaussian)?.with_storage(s.storage)?;
+    if s.general_kernel {
+        if s.storage == SampleStorage::F32 {
+            return invalid!("the general kernel reads float64 samples only; drop --f32 or --general");
+        }
+        like = like.without_fused_kernel();
+    }
     let theta = [0.05, 0.97];
     let (ms_value, ms_value_grad) = pool.install(|| {
         let mut sink = 0.0;
-        let v = median_ms(3, reps, || sink += like.ln_likelihood(&theta));
+        let v = median_ms(3, s.reps, || sink += like.ln_likelihood(&theta));
         let mut g = [0.0; 2];
-        let vg = median_ms(3, reps, || sink += like.ln_likelihood_grad(&theta, &mut g));
+        let vg = median_ms(3, s.reps, || sink += like.ln_likelihood_grad(&theta, &mut g));
         std::hint::black_box(sink);
         (v, vg)
     });
-    let elements = (n_obj * n_samp) as f64;
+    let elements = catalog.total_samples();
+    let ms_exp = time_exp(&pool, elements, s.reps);
+    let (ms_read, bytes) = match like.storage() {
+        Some(SampleStorage::F32) => {
+            let copy: Vec<f32> = catalog.values().iter().map(|&v| v as f32).collect();
+            (time_read(&pool, &copy, fastmath::sum_f32, s.reps), elements * 4)
+        }
+        _ => (
+            time_read(&pool, catalog.values(), fastmath::sum_f64, s.reps),
+            elements * 8,
+        ),
+    };
+    let per = |ms: f64| ms * 1e6 / elements as f64;
     Ok(LikelihoodBench {
-        n_obj,
-        n_samp,
-        threads,
+        n_obj: s.n_obj,
+        n_samp: s.n_samp,
+        threads: s.threads,
         ms_value,
         ms_value_grad,
-        ns_per_element_value: ms_value * 1e6 / elements,
-        ns_per_element_value_grad: ms_value_grad * 1e6 / elements,
-        repetitions: reps,
+        ns_per_element_value: per(ms_value),
+        ns_per_element_value_grad: per(ms_value_grad),
+        repetitions: s.reps,
+        isa: fastmath::isa().name(),
+        kernel: if like.storage().is_some() { "fused" } else { "general" },
+        storage: match like.storage() {
+            Some(SampleStorage::F32) => "f32",
+            _ => "f64",
+        },
+        exp_ns_per_element: per(ms_exp),
+        read_ns_per_element: per(ms_read),
+        read_gb_per_s: bytes as f64 / (ms_read * 1e6),
+        value_over_exp: ms_value / ms_exp,
+        value_grad_over_exp: ms_value_grad / ms_exp,
+        value_over_read: ms_value / ms_read,
+        value_grad_over_read: ms_value_grad / ms_read,
     })
+}
+
+/// Least-squares slope of ln y on ln x.
+pub fn log_log_slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x.ln() / n, b + y.ln() / n));
+    let (sxy, sxx) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| {
+        let dx = x.ln() - mx;
+        (a + dx * (y.ln() - my), b + dx * dx)
+    });
+    sxy / sxx
 }
 
 /// Timing of NUTS on the notebook's full hierarchical model.
@@ -115,8 +230,8 @@ pub fn bench_hierarchical(n_obj: usize, threads: usize, reps: usize) -> Result<H
     use crate::latent::{LatentGaussianModel, Parametrisation};
     use crate::sampler::{NutsSettings, Silent, sample_nuts};
 
-    if threads == 0 || reps == 0 {
-        return invalid!("threads and repetitions must be at least 1");
+    if reps == 0 {
+        return invalid!("repetitions must be at least 1, got 0");
     }
     let toy = simulate_gaussian_toy(&ToySettings {
         n_obj,
@@ -129,10 +244,7 @@ pub fn bench_hierarchical(n_obj: usize, threads: usize, reps: usize) -> Result<H
         NOTEBOOK_PRIORS[1],
         Parametrisation::NonCentred,
     )?;
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| crate::Error::Invalid(format!("could not start {threads} threads: {e}")))?;
+    let pool = pool(threads)?;
     let settings = NutsSettings::default();
     let mut runs = Vec::with_capacity(reps);
     for rep in 0..reps {

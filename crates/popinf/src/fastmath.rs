@@ -6,42 +6,84 @@
 //! vectorises the loop; on x86-64 a copy compiled for AVX2 is picked at run
 //! time, so the default build stays portable.
 
-const LOG2E: f64 = std::f64::consts::LOG2_E;
+pub(crate) const LOG2E: f64 = std::f64::consts::LOG2_E;
 // ln 2 split so that n * LN2_HI is exact for |n| < 2^11 (Cody & Waite).
-const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
-const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
+pub(crate) const LN2_HI: f64 = f64::from_bits(0x3FE6_2E42_FEE0_0000);
+pub(crate) const LN2_LO: f64 = f64::from_bits(0x3DEA_39EF_3579_3C76);
 // Adding 1.5 * 2^52 rounds to the nearest integer and leaves it in the low
 // mantissa bits, avoiding a float-to-int conversion AVX2 lacks.
-const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
+pub(crate) const ROUND_MAGIC: f64 = 6_755_399_441_055_744.0;
+/// Taylor coefficients of e^r, highest degree (11) first, for Horner.
+pub(crate) const EXP_POLY: [f64; 12] = [
+    1.0 / 39_916_800.0,
+    1.0 / 3_628_800.0,
+    1.0 / 362_880.0,
+    1.0 / 40_320.0,
+    1.0 / 5_040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    0.5,
+    1.0,
+    1.0,
+];
+/// Below this argument exp gives exactly 0.
+pub(crate) const EXP_MIN: f64 = -708.0;
+
+/// a * b + c, as one fused instruction or as two. Rust never contracts
+/// `a * b + c` into an FMA on its own, and `f64::mul_add` on a CPU without
+/// FMA is a slow software routine; so the kernels are generic over this,
+/// and their FMA-capable copies ([`multiversion!`]) take [`Fused`].
+pub trait MulAdd {
+    fn mul_add(a: f64, b: f64, c: f64) -> f64;
+}
+
+/// One rounding: the hardware FMA.
+pub struct Fused;
+/// Two roundings: a multiply then an add (any CPU).
+pub struct Separate;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
+        a.mul_add(b, c)
+    }
+}
+
+impl MulAdd for Separate {
+    #[inline(always)]
+    fn mul_add(a: f64, b: f64, c: f64) -> f64 {
+        a * b + c
+    }
+}
 
 /// exp(x) for x in [-708, 0]; arguments below -708 give 0 (they are weights
 /// more than e^-708 below the largest, negligible in any sum). Relative error
 /// below 1e-14.
 #[inline(always)]
 pub(crate) fn exp_nonpositive(x: f64) -> f64 {
-    let y = exp_reduced(x.max(-708.0));
-    if x < -708.0 { 0.0 } else { y }
+    exp_nonpositive_with::<Separate>(x)
+}
+
+/// [`exp_nonpositive`] with the multiply-adds done by `A`.
+#[inline(always)]
+pub(crate) fn exp_nonpositive_with<A: MulAdd>(x: f64) -> f64 {
+    let y = exp_reduced::<A>(x.max(EXP_MIN));
+    if x < EXP_MIN { 0.0 } else { y }
 }
 
 /// e^x for x in [-708, 709]: x = n ln2 + r, Taylor series of e^r to r^11 on
 /// |r| <= ln2/2 (truncation (ln2/2)^12/12! < 7e-15 relative), times 2^n.
 #[inline(always)]
-fn exp_reduced(xc: f64) -> f64 {
-    let t = xc * LOG2E + ROUND_MAGIC;
+fn exp_reduced<A: MulAdd>(xc: f64) -> f64 {
+    let t = A::mul_add(xc, LOG2E, ROUND_MAGIC);
     let n = t - ROUND_MAGIC;
-    let r = (xc - n * LN2_HI) - n * LN2_LO;
-    let mut p = 1.0 / 39_916_800.0;
-    p = p * r + 1.0 / 3_628_800.0;
-    p = p * r + 1.0 / 362_880.0;
-    p = p * r + 1.0 / 40_320.0;
-    p = p * r + 1.0 / 5_040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+    let r = A::mul_add(-n, LN2_LO, A::mul_add(-n, LN2_HI, xc));
+    let mut p = EXP_POLY[0];
+    for &c in &EXP_POLY[1..] {
+        p = A::mul_add(p, r, c);
+    }
     // 2^n from the integer left in t's low bits: exponent field n + 1023.
     p * f64::from_bits((t.to_bits().wrapping_add(1023)) << 52)
 }
@@ -51,7 +93,7 @@ fn exp_reduced(xc: f64) -> f64 {
 /// [`exp_nonpositive`], without the clamp to 0. Relative error < 1e-14.
 #[inline(always)]
 pub fn exp_bounded(x: f64) -> f64 {
-    exp_reduced(x.clamp(-708.0, 709.0))
+    exp_reduced::<Separate>(x.clamp(-708.0, 709.0))
 }
 
 /// ln y for y in [1, 2] (e.g. ln(1 + e^-d) of a two-term logsumexp):
@@ -86,7 +128,7 @@ pub fn ln_one_to_two(y: f64) -> f64 {
 pub const LANES: usize = 8;
 
 #[inline(always)]
-fn sum_lanes(acc: [f64; LANES]) -> f64 {
+pub(crate) fn sum_lanes(acc: [f64; LANES]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
 }
 
@@ -185,17 +227,143 @@ pub fn subtract_const_max_lanes(ln_w: &mut [f64], c: f64) -> f64 {
         .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
 }
 
-/// Whether the AVX2 + FMA copies of the kernels can run here (cached by std).
-#[inline(always)]
-pub fn has_avx2() -> bool {
+/// Defines a function compiled three times — for AVX-512, for AVX2 + FMA
+/// and for the build's baseline — and calling the widest copy this CPU
+/// runs ([`isa`]). The body is generic over `$A: MulAdd`: the FMA copies
+/// get [`Fused`], the baseline [`Separate`]. It must be
+/// `#[inline(always)]`-friendly (no closures, which would be compiled
+/// without the copy's target features).
+macro_rules! multiversion {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident<$A:ident>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) -> $ret {
+            #[inline(always)]
+            fn body<$A: $crate::fastmath::MulAdd>($($arg: $ty),*) -> $ret $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+            fn avx512($($arg: $ty),*) -> $ret {
+                body::<$crate::fastmath::Fused>($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2,fma")]
+            fn avx2($($arg: $ty),*) -> $ret {
+                body::<$crate::fastmath::Fused>($($arg),*)
+            }
+            match $crate::fastmath::isa() {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: isa() checked that the CPU has these features.
+                $crate::fastmath::Isa::Avx512 => unsafe { avx512($($arg),*) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                $crate::fastmath::Isa::Avx2 => unsafe { avx2($($arg),*) },
+                _ => body::<$crate::fastmath::Separate>($($arg),*),
+            }
+        }
+    };
+}
+
+multiversion! {
+    /// sum_j exp(buf_j) for buf_j <= 0 with the kernels' exp: the bench's
+    /// reference for the throughput of the bare vectorised exp.
+    pub fn exp_sum<A>(buf: &[f64]) -> f64 {
+        let mut acc = [0.0; LANES];
+        let chunks = buf.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..LANES {
+                acc[l] += exp_nonpositive_with::<A>(c[l]);
+            }
+        }
+        for (a, &v) in acc.iter_mut().zip(rest) {
+            *a += exp_nonpositive_with::<A>(v);
+        }
+        sum_lanes(acc)
+    }
+}
+
+multiversion! {
+    /// Plain sum of a float64 array: the bench's memory-read reference.
+    pub fn sum_f64<A>(buf: &[f64]) -> f64 {
+        let mut acc = [0.0; LANES];
+        let chunks = buf.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..LANES {
+                acc[l] += c[l];
+            }
+        }
+        for (a, &v) in acc.iter_mut().zip(rest) {
+            *a += v;
+        }
+        sum_lanes(acc)
+    }
+}
+
+multiversion! {
+    /// As [`sum_f64`] for a float32 array (float64 accumulation).
+    pub fn sum_f32<A>(buf: &[f32]) -> f64 {
+        let mut acc = [0.0; LANES];
+        let chunks = buf.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for l in 0..LANES {
+                acc[l] += c[l] as f64;
+            }
+        }
+        for (a, &v) in acc.iter_mut().zip(rest) {
+            *a += v as f64;
+        }
+        sum_lanes(acc)
+    }
+}
+
+/// The widest instruction set the kernels have a compiled copy for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    /// AVX-512 (F, DQ, VL) with FMA: eight float64 per vector.
+    Avx512,
+    /// AVX2 with FMA: four float64 per vector.
+    Avx2,
+    /// The build's baseline (SSE2 on x86-64).
+    Portable,
+}
+
+impl Isa {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Avx512 => "avx512",
+            Isa::Avx2 => "avx2",
+            Isa::Portable => "portable",
+        }
+    }
+}
+
+/// The instruction set of this CPU (detection cached by std). Set
+/// POPINF_ISA=avx2 or portable to force a narrower copy (for comparisons).
+pub fn isa() -> Isa {
+    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        let detected = detect_isa();
+        match std::env::var("POPINF_ISA").as_deref() {
+            Ok("portable") => Isa::Portable,
+            Ok("avx2") if detected != Isa::Portable => Isa::Avx2,
+            _ => detected,
+        }
+    })
+}
+
+fn detect_isa() -> Isa {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx512f") && has!("avx512dq") && has!("avx512vl") && has!("avx2") && has!("fma") {
+            return Isa::Avx512;
+        }
+        if has!("avx2") && has!("fma") {
+            return Isa::Avx2;
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+    Isa::Portable
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod error;
 pub mod exact;
 pub mod fastmath;
 pub mod fit;
+pub mod fused;
 pub mod input;
 pub mod io;
 pub mod latent;

@@ -4,11 +4,12 @@ use rayon::prelude::*;
 
 use crate::catalog::SampleCatalog;
 use crate::error::Result;
+use crate::fused::{FusedStore, SampleStorage};
 use crate::fastmath::{
-    LANES, dot_lanes, exp_shifted_sum_padded, has_avx2, subtract_const_max_lanes, subtract_max_lanes,
+    Isa, LANES, dot_lanes, exp_shifted_sum_padded, isa, subtract_const_max_lanes, subtract_max_lanes,
 };
 use crate::invalid;
-use crate::population::PopulationModel;
+use crate::population::{PopulationModel, QuadraticForm};
 use crate::psis::{k_hat_threshold, pareto_k_hat};
 
 /// ln L(theta) and its gradient, in natural units of theta.
@@ -81,11 +82,12 @@ fn rescale_factor(old_max: f64, new_max: f64) -> f64 {
     }
 }
 
-/// sum_i (m_i + ln s_i) with one `ln` per many objects: the s_i (each in
-/// [1, S_i], being sums of weights whose largest is 1) are multiplied
-/// until the product nears overflow, then its log is taken.
+/// sum_i (m_i + ln s_i) with one `ln` per many objects: the s_i (sums of
+/// weights scaled so the largest is at most 1, and at least 1e-250) are
+/// multiplied until the product leaves [1e-200, 1e200], then its log is
+/// taken.
 #[derive(Default)]
-struct LnSum {
+pub(crate) struct LnSum {
     shifts: f64,
     log_of_products: f64,
     product: f64,
@@ -93,17 +95,17 @@ struct LnSum {
 
 impl LnSum {
     #[inline(always)]
-    fn add(&mut self, shift: f64, s: f64) {
+    pub(crate) fn add(&mut self, shift: f64, s: f64) {
         self.shifts += shift;
         self.product = if self.product == 0.0 { s } else { self.product * s };
-        if self.product > 1e200 {
+        if !(1e-200..=1e200).contains(&self.product) {
             self.log_of_products += self.product.ln();
             self.product = 0.0;
         }
     }
 
     #[inline(always)]
-    fn finish(self) -> f64 {
+    pub(crate) fn finish(self) -> f64 {
         let tail = if self.product == 0.0 {
             0.0
         } else {
@@ -137,6 +139,8 @@ pub struct ImportanceLikelihood<'c, M> {
     /// Subtract N ln Z of an unnormalised model (off when a
     /// `selection::PopulationLikelihood` owns the normalisation).
     normalise: bool,
+    /// The fused single-pass kernel, for models quadratic in the value.
+    fused: Option<FusedStore>,
 }
 
 impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
@@ -185,13 +189,59 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             .sum();
         Ok(Self {
             catalog,
-            model,
             blocks,
             sum_ln_n_samples,
             parallel: total >= PARALLEL_MIN_SAMPLES,
             bias_correction: false,
             normalise: true,
+            fused: if model.has_quadratic_form() {
+                FusedStore::new(catalog, SampleStorage::F64)
+            } else {
+                None
+            },
+            model,
         })
+    }
+
+    /// Streams the samples as float32 (see [`SampleStorage::F32`]) or
+    /// float64. Float32 needs a model the fused kernel handles (one whose
+    /// ln p is quadratic in the value: the Gaussian).
+    pub fn with_storage(mut self, storage: SampleStorage) -> Result<Self> {
+        if self.fused.as_ref().map(FusedStore::storage) == Some(storage) {
+            return Ok(self);
+        }
+        if self.fused.is_none() {
+            if storage == SampleStorage::F64 {
+                return Ok(self);
+            }
+            return invalid!(
+                "float32 sample storage is available for the gaussian population model only \
+                 (its fused kernel); use float64 storage for this model"
+            );
+        }
+        // Drop the old copy before building the new one.
+        self.fused = None;
+        self.fused = FusedStore::new(self.catalog, storage);
+        Ok(self)
+    }
+
+    /// Uses the general chunked kernel even where the fused one applies
+    /// (the straightforward implementation the fused one is checked
+    /// against, and the bench's comparison).
+    pub fn without_fused_kernel(mut self) -> Self {
+        self.fused = None;
+        self
+    }
+
+    /// The storage the kernel streams, `None` for the general kernel
+    /// (which reads the catalog's float64 values).
+    pub fn storage(&self) -> Option<SampleStorage> {
+        self.fused.as_ref().map(FusedStore::storage)
+    }
+
+    /// Heap bytes the likelihood holds besides the catalog.
+    pub fn heap_bytes(&self) -> usize {
+        self.fused.as_ref().map_or(0, FusedStore::heap_bytes)
     }
 
     /// Adds to each ln L_i half its estimated variance,
@@ -356,14 +406,23 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     }
 
     /// sum over objects in `block` of logsumexp_j ln w_ij (without -ln S_i),
-    /// with the whole kernel (model included) compiled for AVX2 where the
-    /// CPU has it.
+    /// with the whole kernel (model included) compiled for AVX-512 or AVX2
+    /// where the CPU has it.
     fn block_value(&self, theta: &[f64], block: (usize, usize)) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
-            // SAFETY: the CPU supports the features the function was compiled for.
-            return unsafe { self.block_value_avx2(theta, block) };
+        match isa() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: isa() checked that the CPU has these features.
+            Isa::Avx512 => unsafe { self.block_value_avx512(theta, block) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { self.block_value_avx2(theta, block) },
+            _ => self.block_value_body(theta, block),
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    fn block_value_avx512(&self, theta: &[f64], block: (usize, usize)) -> f64 {
         self.block_value_body(theta, block)
     }
 
@@ -374,11 +433,20 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     }
 
     fn block_value_grad(&self, theta: &[f64], block: (usize, usize), grad: &mut [f64]) -> f64 {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx2() {
-            // SAFETY: the CPU supports the features the function was compiled for.
-            return unsafe { self.block_value_grad_avx2(theta, block, grad) };
+        match isa() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: isa() checked that the CPU has these features.
+            Isa::Avx512 => unsafe { self.block_value_grad_avx512(theta, block, grad) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { self.block_value_grad_avx2(theta, block, grad) },
+            _ => self.block_value_grad_body(theta, block, grad),
         }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    fn block_value_grad_avx512(&self, theta: &[f64], block: (usize, usize), grad: &mut [f64]) -> f64 {
         self.block_value_grad_body(theta, block, grad)
     }
 
@@ -580,9 +648,22 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
 
     fn ln_likelihood(&self, theta: &[f64]) -> f64 {
         let mut total = [0.0];
-        self.reduce_blocks(1, &mut total, |block, out| {
-            out[0] = self.block_value(theta, block)
-        });
+        let mut form = QuadraticForm::default();
+        match &self.fused {
+            Some(fused) if self.model.quadratic_form(theta, &mut form) => {
+                let cat = self.catalog;
+                self.reduce_blocks(1, &mut total, |block, out| {
+                    out[0] = if self.bias_correction {
+                        fused.block::<false, true>(cat, &form, block)[0]
+                    } else {
+                        fused.block::<false, false>(cat, &form, block)[0]
+                    }
+                });
+            }
+            _ => self.reduce_blocks(1, &mut total, |block, out| {
+                out[0] = self.block_value(theta, block)
+            }),
+        }
         if !self.normalise {
             return total[0] - self.sum_ln_n_samples;
         }
@@ -597,10 +678,28 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
         let p = self.model.n_params();
         let mut total = [0.0f64; MAX_PARAMS + 1];
         let total = &mut total[..p + 1];
-        self.reduce_blocks(p + 1, total, |block, out| {
-            let (v, g) = out.split_first_mut().expect("stride is p + 1 >= 1");
-            *v = self.block_value_grad(theta, block, g);
-        });
+        let mut form = QuadraticForm::default();
+        match &self.fused {
+            Some(fused) if self.model.quadratic_form(theta, &mut form) => {
+                let cat = self.catalog;
+                let mut sums = [0.0; 4];
+                self.reduce_blocks(4, &mut sums, |block, out| {
+                    out.copy_from_slice(&if self.bias_correction {
+                        fused.block::<true, true>(cat, &form, block)
+                    } else {
+                        fused.block::<true, false>(cat, &form, block)
+                    })
+                });
+                total[0] = sums[0];
+                for (t, e) in total[1..].iter_mut().zip(&form.e) {
+                    *t = e[0] * sums[1] + e[1] * sums[2] + e[2] * sums[3];
+                }
+            }
+            _ => self.reduce_blocks(p + 1, total, |block, out| {
+                let (v, g) = out.split_first_mut().expect("stride is p + 1 >= 1");
+                *v = self.block_value_grad(theta, block, g);
+            }),
+        }
         // The normalising constant of an unnormalised model, once per object.
         let mut g_norm = [0.0f64; MAX_PARAMS];
         let ln_z = if self.normalise {

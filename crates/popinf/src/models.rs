@@ -791,6 +791,17 @@ impl PopulationModel for Population {
     fn ln_norm_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
         Population::ln_norm_grad(self, theta, grad)
     }
+
+    fn has_quadratic_form(&self) -> bool {
+        matches!(self, Population::Gaussian)
+    }
+
+    fn quadratic_form(&self, theta: &[f64], form: &mut crate::population::QuadraticForm) -> bool {
+        match self {
+            Population::Gaussian => crate::population::Gaussian.quadratic_form(theta, form),
+            _ => false,
+        }
+    }
 }
 
 #[cfg(test)]

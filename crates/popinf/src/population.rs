@@ -36,6 +36,44 @@ pub trait PopulationModel: Send + Sync {
         grad.fill(0.0);
         0.0
     }
+
+    /// Whether [`quadratic_form`](Self::quadratic_form) describes this model
+    /// at every theta (1-D models whose ln p is a quadratic in the value).
+    fn has_quadratic_form(&self) -> bool {
+        false
+    }
+
+    /// Writes ln p(x|theta) = c0 + c1 d + c2 d^2 with d = x - x0 and each
+    /// d ln p / d theta_k = e0_k + e1_k d + e2_k d^2 into `form`, when the
+    /// model is of that form. The likelihood then needs only the weighted
+    /// sums of 1, d and d^2 per object (a fused single pass), not a
+    /// gradient per sample. Returns false otherwise (the default).
+    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
+        let _ = (theta, form);
+        false
+    }
+}
+
+/// ln p(x|theta) of a model quadratic in x, in powers of d = x - x0, with
+/// the same expansion of its gradient (see
+/// [`PopulationModel::quadratic_form`]).
+#[derive(Debug, Clone)]
+pub struct QuadraticForm {
+    pub x0: f64,
+    /// c0, c1, c2.
+    pub c: [f64; 3],
+    /// Per hyperparameter k: e0_k, e1_k, e2_k.
+    pub e: [[f64; 3]; crate::likelihood::MAX_PARAMS],
+}
+
+impl Default for QuadraticForm {
+    fn default() -> Self {
+        Self {
+            x0: 0.0,
+            c: [0.0; 3],
+            e: [[0.0; 3]; crate::likelihood::MAX_PARAMS],
+        }
+    }
 }
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_7;
@@ -87,6 +125,23 @@ impl PopulationModel for Gaussian {
             g_mu[j] = d * inv_var;
             g_sigma[j] = (z2 - 1.0) * inv_s;
         }
+    }
+
+    fn has_quadratic_form(&self) -> bool {
+        true
+    }
+
+    /// Centred on theta_mu: ln p = -ln sigma - ln(2 pi)/2 - d^2 / (2 sigma^2);
+    /// d/d theta_mu = d / sigma^2, d/d theta_sigma = -1/sigma + d^2 / sigma^3.
+    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
+        let (m, s) = (theta[0], theta[1]);
+        let inv_s = 1.0 / s;
+        let inv_var = inv_s * inv_s;
+        form.x0 = m;
+        form.c = [-s.ln() - HALF_LN_2PI, 0.0, -0.5 * inv_var];
+        form.e[0] = [0.0, inv_var, 0.0];
+        form.e[1] = [-inv_s, 0.0, inv_var * inv_s];
+        true
     }
 }
 

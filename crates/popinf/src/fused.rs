@@ -1,0 +1,718 @@
+//! The fused importance-sampling kernel for population models quadratic in
+//! the value (the Gaussian family): one pass over each object's samples
+//! computes the weights and every sum the value and gradient need.
+//!
+//! For ln p(x|theta) = c0 + c1 d + c2 d^2 (d = x - x0) each gradient
+//! component is e0_k + e1_k d + e2_k d^2, so per object only the weighted
+//! sums of 1, d and d^2 are needed, never a gradient per sample; and since
+//! the e_k are the same for every object, a whole block of objects reduces
+//! to four numbers. The logsumexp shift is not found by a separate pass:
+//! it is an upper bound on the weights known before the pass (the
+//! quadratic's maximum over the object's sample range, less the smallest
+//! ln pi), so the samples are read once. Where the bound is so loose that
+//! the scaled weights would underflow (more than e^-575 below it), the
+//! object is re-run with its exact maximum.
+
+use crate::catalog::SampleCatalog;
+use crate::fastmath::{Isa, LANES, MulAdd, Separate, exp_nonpositive_with, isa, sum_lanes};
+#[cfg(test)]
+use crate::fastmath::Fused;
+use crate::population::QuadraticForm;
+
+/// How the fused kernel stores the samples it streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleStorage {
+    /// Read the catalog's float64 values in place (no copy).
+    #[default]
+    F64,
+    /// A float32 copy, each value stored as its offset from the object's
+    /// smallest sample and each ln pi from the object's smallest ln pi, so
+    /// the rounding is relative to the spread of one object's samples, not
+    /// to the values themselves; all arithmetic stays float64. Halves the
+    /// memory read per evaluation.
+    F32,
+}
+
+/// A scaled sum below this means the shift was too loose for the sum to
+/// keep full precision; the object is then re-run with its exact maximum.
+/// (e^-575: a margin of 133 e-folds above where float64 turns subnormal.)
+const TINY_SUM: f64 = 1e-250;
+
+/// Per-object facts the kernel needs besides the samples (structure of
+/// arrays), and the float32 copy when that storage is chosen.
+pub(crate) struct FusedStore {
+    /// Smallest and largest sample value per object.
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    /// Smallest ln pi per object.
+    ln_prior_min: Vec<f64>,
+    /// Whether ln pi is one constant over the object (no column read).
+    constant_prior: Vec<bool>,
+    storage: SampleStorage,
+    /// F32 storage: value - lo[i], ln pi - ln_prior_min[i].
+    values32: Vec<f32>,
+    ln_prior32: Vec<f32>,
+}
+
+/// A sample value type the kernel can stream.
+pub(crate) trait Stored: Copy + Send + Sync {
+    fn get(self) -> f64;
+    /// Eight (four) values from `p` as float64.
+    /// SAFETY: `p` must point at that many readable values, and the CPU
+    /// must have AVX-512 (AVX2).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m512d;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load4(p: *const Self) -> std::arch::x86_64::__m256d;
+}
+
+impl Stored for f64 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m512d {
+        unsafe { std::arch::x86_64::_mm512_loadu_pd(p) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load4(p: *const Self) -> std::arch::x86_64::__m256d {
+        unsafe { std::arch::x86_64::_mm256_loadu_pd(p) }
+    }
+}
+
+impl Stored for f32 {
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self as f64
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m512d {
+        use std::arch::x86_64::*;
+        unsafe { _mm512_cvtps_pd(_mm256_loadu_ps(p)) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load4(p: *const Self) -> std::arch::x86_64::__m256d {
+        use std::arch::x86_64::*;
+        unsafe { _mm256_cvtps_pd(_mm_loadu_ps(p)) }
+    }
+}
+
+/// Per-object weighted sums: s = (sum w, sum w d, sum w d^2) and, for the
+/// bias correction, t = the same with w^2; w scaled by exp(-shift).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Sums {
+    s: [f64; 3],
+    t: [f64; 3],
+}
+
+impl FusedStore {
+    /// `None` unless the catalog is one-dimensional.
+    pub(crate) fn new(catalog: &SampleCatalog, storage: SampleStorage) -> Option<Self> {
+        if catalog.dim() != 1 {
+            return None;
+        }
+        let n = catalog.n_obj();
+        let (mut lo, mut hi) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut ln_prior_min, mut constant_prior) = (Vec::with_capacity(n), Vec::with_capacity(n));
+        let f32_storage = storage == SampleStorage::F32;
+        let has_column = catalog.flat_ln_prior().is_none();
+        let mut values32 = Vec::with_capacity(if f32_storage { catalog.total_samples() } else { 0 });
+        let mut ln_prior32 =
+            Vec::with_capacity(if f32_storage && has_column { catalog.total_samples() } else { 0 });
+        for i in 0..n {
+            let obj = catalog.object(i);
+            let (l, h) = obj
+                .values
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| (l.min(v), h.max(v)));
+            let p_min = match obj.constant_ln_interim_prior {
+                Some(c) => c,
+                None => obj.ln_interim_prior.iter().copied().fold(f64::INFINITY, f64::min),
+            };
+            if f32_storage {
+                values32.extend(obj.values.iter().map(|&v| (v - l) as f32));
+                if has_column {
+                    ln_prior32.extend(obj.ln_interim_prior.iter().map(|&p| (p - p_min) as f32));
+                }
+            }
+            lo.push(l);
+            hi.push(h);
+            ln_prior_min.push(p_min);
+            constant_prior.push(obj.constant_ln_interim_prior.is_some());
+        }
+        Some(Self {
+            lo,
+            hi,
+            ln_prior_min,
+            constant_prior,
+            storage,
+            values32,
+            ln_prior32,
+        })
+    }
+
+    pub(crate) fn storage(&self) -> SampleStorage {
+        self.storage
+    }
+
+    /// Bytes of the float32 copy (0 for float64 storage) plus the
+    /// per-object arrays.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.values32.capacity() * 4 + self.ln_prior32.capacity() * 4 + self.lo.capacity() * 25
+    }
+
+    /// Over objects [start, end): [sum_i ln L_i (without -ln S_i and
+    /// without -ln Z), M0, M1, M2] where the gradient of that sum is
+    /// sum_m e_mk M_m. M = sum_i m_i with m_i = (1, S1/S0, S2/S0) and, with
+    /// the bias correction, plus (T0, T1, T2)/S0^2 - r_i m_i, r_i = T0/S0^2.
+    pub(crate) fn block<const GRAD: bool, const BIAS: bool>(
+        &self,
+        catalog: &SampleCatalog,
+        form: &QuadraticForm,
+        block: (usize, usize),
+    ) -> [f64; 4] {
+        match isa() {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: isa() checked that the CPU has these features.
+            Isa::Avx512 => unsafe { self.block_avx512::<GRAD, BIAS>(catalog, form, block) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { self.block_avx2::<GRAD, BIAS>(catalog, form, block) },
+            _ => self.block_body::<Scalar<Separate>, GRAD, BIAS>(catalog, form, block),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    fn block_avx512<const GRAD: bool, const BIAS: bool>(
+        &self,
+        catalog: &SampleCatalog,
+        form: &QuadraticForm,
+        block: (usize, usize),
+    ) -> [f64; 4] {
+        self.block_body::<simd::Avx512, GRAD, BIAS>(catalog, form, block)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn block_avx2<const GRAD: bool, const BIAS: bool>(
+        &self,
+        catalog: &SampleCatalog,
+        form: &QuadraticForm,
+        block: (usize, usize),
+    ) -> [f64; 4] {
+        self.block_body::<simd::Avx2, GRAD, BIAS>(catalog, form, block)
+    }
+
+    /// The body of every copy, over the per-object loop `E`: explicit
+    /// AVX-512 or AVX2 vectors, or [`Scalar`] (portable; with [`Fused`] it
+    /// is the exact scalar definition of what the vector engines compute,
+    /// lane for lane, and they must match it bit for bit).
+    #[inline(always)]
+    pub(crate) fn block_body<E: Engine, const GRAD: bool, const BIAS: bool>(
+        &self,
+        catalog: &SampleCatalog,
+        form: &QuadraticForm,
+        (start, end): (usize, usize),
+    ) -> [f64; 4] {
+        let offsets = catalog.offsets();
+        let values = catalog.values();
+        let column = catalog.ln_interim_prior_range(0, catalog.total_samples());
+        let [c0, c1, c2] = form.c;
+        let mut ln_sum = crate::likelihood::LnSum::default();
+        let mut m = [0.0f64; 3];
+        let mut correction = 0.0;
+        for i in start..end {
+            let (a, b) = (offsets[i], offsets[i + 1]);
+            let prior = if self.constant_prior[i] {
+                Prior::Constant
+            } else {
+                match self.storage {
+                    SampleStorage::F32 => Prior::Column32(&self.ln_prior32[a..b]),
+                    SampleStorage::F64 => Prior::Column64(
+                        &column.expect("a per-sample column when ln pi varies")[a..b],
+                        self.ln_prior_min[i],
+                    ),
+                }
+            };
+            // The bound: max of q(d) = c1 d + c2 d^2 over the sample range.
+            let (d_lo, d_hi) = (self.lo[i] - form.x0, self.hi[i] - form.x0);
+            let q_max = if c2 < 0.0 {
+                let d = (-c1 / (2.0 * c2)).clamp(d_lo, d_hi);
+                d * (c1 + c2 * d)
+            } else {
+                (d_lo * (c1 + c2 * d_lo)).max(d_hi * (c1 + c2 * d_hi))
+            };
+            let x_shift = match self.storage {
+                SampleStorage::F64 => -form.x0,
+                SampleStorage::F32 => self.lo[i] - form.x0,
+            };
+            let x32: &[f32] = match self.storage {
+                SampleStorage::F32 => &self.values32[a..b],
+                SampleStorage::F64 => &[],
+            };
+            let mut shift = q_max;
+            let mut sums = sums_for::<E, GRAD, BIAS>(self.storage, &values[a..b], x32, x_shift, prior, c1, c2, shift);
+            if !(sums.s[0] >= TINY_SUM) {
+                shift = match self.storage {
+                    SampleStorage::F64 => exact_max(&values[a..b], x_shift, prior, c1, c2),
+                    SampleStorage::F32 => exact_max(x32, x_shift, prior, c1, c2),
+                };
+                if shift == f64::NEG_INFINITY {
+                    // Every weight is exactly zero: ln L = -inf.
+                    return [f64::NEG_INFINITY, 0.0, 0.0, 0.0];
+                }
+                sums = sums_for::<E, GRAD, BIAS>(self.storage, &values[a..b], x32, x_shift, prior, c1, c2, shift);
+            }
+            let s0 = sums.s[0];
+            ln_sum.add(c0 - self.ln_prior_min[i] + shift, s0);
+            let inv_s0 = 1.0 / s0;
+            let mi = [1.0, sums.s[1] * inv_s0, sums.s[2] * inv_s0];
+            if BIAS {
+                let inv_s0_sq = inv_s0 * inv_s0;
+                let r = sums.t[0] * inv_s0_sq;
+                correction += 0.5 * (r - 1.0 / (b - a) as f64);
+                if GRAD {
+                    for k in 0..3 {
+                        m[k] += mi[k] + sums.t[k] * inv_s0_sq - r * mi[k];
+                    }
+                }
+            } else if GRAD {
+                for k in 0..3 {
+                    m[k] += mi[k];
+                }
+            }
+        }
+        [ln_sum.finish() + correction, m[0], m[1], m[2]]
+    }
+}
+
+/// Where ln pi comes from for one object: one constant (folded into the
+/// shift), or a column with the value to subtract from each entry.
+#[derive(Clone, Copy)]
+enum Prior<'a> {
+    Constant,
+    Column64(&'a [f64], f64),
+    /// Already stored relative to the object's smallest ln pi.
+    Column32(&'a [f32]),
+}
+
+impl Prior<'_> {
+    /// ln pi at sample j less the object's smallest ln pi.
+    #[inline(always)]
+    fn delta(&self, j: usize) -> f64 {
+        match *self {
+            Prior::Constant => 0.0,
+            Prior::Column64(p, base) => p[j] - base,
+            Prior::Column32(p) => p[j] as f64,
+        }
+    }
+}
+
+/// [`object_sums`] with one monomorphised loop per storage and prior kind,
+/// so the choice is made once per object, not per sample. (No closures
+/// here: a closure would be compiled without the caller's target features
+/// and take the inlined loop with it.)
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn sums_for<E: Engine, const GRAD: bool, const BIAS: bool>(
+    storage: SampleStorage,
+    x64: &[f64],
+    x32: &[f32],
+    x_shift: f64,
+    prior: Prior<'_>,
+    c1: f64,
+    c2: f64,
+    shift: f64,
+) -> Sums {
+    match (storage, prior) {
+        (SampleStorage::F64, Prior::Constant) => {
+            E::object_sums::<_, _, GRAD, BIAS>(x64, x_shift, NoPrior, c1, c2, shift)
+        }
+        (SampleStorage::F64, Prior::Column64(p, base)) => {
+            E::object_sums::<_, _, GRAD, BIAS>(x64, x_shift, Column64(p, base), c1, c2, shift)
+        }
+        (_, Prior::Column32(p)) => E::object_sums::<_, _, GRAD, BIAS>(x32, x_shift, Column32(p), c1, c2, shift),
+        (_, _) => E::object_sums::<_, _, GRAD, BIAS>(x32, x_shift, NoPrior, c1, c2, shift),
+    }
+}
+
+/// ln pi at sample j less the object's smallest ln pi.
+pub(crate) trait PriorDelta: Copy {
+    fn at(&self, j: usize) -> f64;
+    /// Samples j..j+8 (j..j+4). SAFETY: they must exist, and the CPU must
+    /// have AVX-512 (AVX2).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(&self, j: usize) -> std::arch::x86_64::__m512d;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load4(&self, j: usize) -> std::arch::x86_64::__m256d;
+}
+
+#[derive(Clone, Copy)]
+pub(crate) struct NoPrior;
+#[derive(Clone, Copy)]
+pub(crate) struct Column64<'a>(&'a [f64], f64);
+#[derive(Clone, Copy)]
+pub(crate) struct Column32<'a>(&'a [f32]);
+
+impl PriorDelta for NoPrior {
+    #[inline(always)]
+    fn at(&self, _: usize) -> f64 {
+        0.0
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(&self, _: usize) -> std::arch::x86_64::__m512d {
+        unsafe { std::arch::x86_64::_mm512_setzero_pd() }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load4(&self, _: usize) -> std::arch::x86_64::__m256d {
+        unsafe { std::arch::x86_64::_mm256_setzero_pd() }
+    }
+}
+
+impl PriorDelta for Column64<'_> {
+    #[inline(always)]
+    fn at(&self, j: usize) -> f64 {
+        self.0[j] - self.1
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(&self, j: usize) -> std::arch::x86_64::__m512d {
+        use std::arch::x86_64::*;
+        unsafe { _mm512_sub_pd(_mm512_loadu_pd(self.0.as_ptr().add(j)), _mm512_set1_pd(self.1)) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load4(&self, j: usize) -> std::arch::x86_64::__m256d {
+        use std::arch::x86_64::*;
+        unsafe { _mm256_sub_pd(_mm256_loadu_pd(self.0.as_ptr().add(j)), _mm256_set1_pd(self.1)) }
+    }
+}
+
+impl PriorDelta for Column32<'_> {
+    #[inline(always)]
+    fn at(&self, j: usize) -> f64 {
+        self.0[j] as f64
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(&self, j: usize) -> std::arch::x86_64::__m512d {
+        unsafe { f32::load8(self.0.as_ptr().add(j)) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load4(&self, j: usize) -> std::arch::x86_64::__m256d {
+        unsafe { f32::load4(self.0.as_ptr().add(j)) }
+    }
+}
+
+/// The per-object loop of the kernel: scaled weights w_j = exp(q(d_j) -
+/// dpi_j - shift), d_j = x_j + x_shift, and their sums in [`LANES`]
+/// independent accumulators (sample j goes to lane j mod LANES in every
+/// engine, so all give the same sums). The tail is padded to a full lane
+/// group with weight exactly 0 (dpi = +inf) instead of a scalar loop.
+pub(crate) trait Engine {
+    fn object_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+        x: &[T],
+        x_shift: f64,
+        prior: P,
+        c1: f64,
+        c2: f64,
+        shift: f64,
+    ) -> Sums;
+}
+
+/// Plain Rust, one lane at a time (the compiler may vectorise it).
+pub(crate) struct Scalar<A>(std::marker::PhantomData<A>);
+
+impl<A: MulAdd> Engine for Scalar<A> {
+    #[inline(always)]
+    fn object_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+        x: &[T],
+        x_shift: f64,
+        prior: P,
+        c1: f64,
+        c2: f64,
+        shift: f64,
+    ) -> Sums {
+        let mut acc = [[0.0f64; LANES]; 6];
+        let n = x.len();
+        let (mut d, mut dpi) = ([0.0f64; LANES], [0.0f64; LANES]);
+        let mut j0 = 0;
+        while j0 < n {
+            for l in 0..LANES {
+                let j = j0 + l;
+                (d[l], dpi[l]) = if j < n {
+                    (x[j].get() + x_shift, prior.at(j))
+                } else {
+                    (0.0, f64::INFINITY)
+                };
+            }
+            for l in 0..LANES {
+                let dl = d[l];
+                let w = exp_nonpositive_with::<A>(A::mul_add(dl, A::mul_add(c2, dl, c1), -(dpi[l] + shift)));
+                acc[0][l] += w;
+                if GRAD {
+                    let wd = w * dl;
+                    acc[1][l] += wd;
+                    acc[2][l] = A::mul_add(wd, dl, acc[2][l]);
+                }
+                if BIAS {
+                    let w2 = w * w;
+                    acc[3][l] += w2;
+                    if GRAD {
+                        let w2d = w2 * dl;
+                        acc[4][l] += w2d;
+                        acc[5][l] = A::mul_add(w2d, dl, acc[5][l]);
+                    }
+                }
+            }
+            j0 += LANES;
+        }
+        Sums::from_lanes(&acc)
+    }
+}
+
+impl Sums {
+    #[inline(always)]
+    fn from_lanes(acc: &[[f64; LANES]; 6]) -> Self {
+        let mut sums = Sums::default();
+        for k in 0..3 {
+            sums.s[k] = sum_lanes(acc[k]);
+            sums.t[k] = sum_lanes(acc[3 + k]);
+        }
+        sums
+    }
+}
+
+/// max_j q(d_j) - dpi_j: the exact logsumexp shift, for the rare object
+/// whose bound was too loose.
+fn exact_max<T: Stored>(x: &[T], x_shift: f64, prior: Prior<'_>, c1: f64, c2: f64) -> f64 {
+    x.iter()
+        .enumerate()
+        .map(|(j, v)| {
+            let d = v.get() + x_shift;
+            d * (c1 + c2 * d) - prior.delta(j)
+        })
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// The per-object loop in explicit AVX-512 and AVX2 vectors. The compiler's
+/// own vectorisation of [`Scalar`] proved fragile (one monomorphised copy
+/// came out fully scalar), and the hardware FMA must be asked for by name.
+/// Every operation mirrors [`Scalar`]`<Fused>` lane for lane.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod simd {
+    use std::arch::x86_64::*;
+
+    use super::{Engine, LANES, PriorDelta, Stored, Sums};
+    use crate::fastmath::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
+
+    pub(crate) struct Avx512;
+    pub(crate) struct Avx2;
+
+    /// exp_nonpositive on eight lanes. SAFETY: needs AVX-512 F + DQ.
+    #[inline(always)]
+    pub(crate) unsafe fn exp8(x: __m512d) -> __m512d {
+        unsafe {
+            let xc = _mm512_max_pd(x, _mm512_set1_pd(EXP_MIN));
+            let t = _mm512_fmadd_pd(xc, _mm512_set1_pd(LOG2E), _mm512_set1_pd(ROUND_MAGIC));
+            let n = _mm512_sub_pd(t, _mm512_set1_pd(ROUND_MAGIC));
+            let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_HI), xc);
+            let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_LO), r);
+            let mut p = _mm512_set1_pd(EXP_POLY[0]);
+            for &c in &EXP_POLY[1..] {
+                p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
+            }
+            let bits = _mm512_slli_epi64::<52>(_mm512_add_epi64(_mm512_castpd_si512(t), _mm512_set1_epi64(1023)));
+            let y = _mm512_mul_pd(p, _mm512_castsi512_pd(bits));
+            let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, _mm512_set1_pd(EXP_MIN));
+            _mm512_mask_mov_pd(y, below, _mm512_setzero_pd())
+        }
+    }
+
+    /// exp_nonpositive on four lanes. SAFETY: needs AVX2 + FMA.
+    #[inline(always)]
+    pub(crate) unsafe fn exp4(x: __m256d) -> __m256d {
+        unsafe {
+            let xc = _mm256_max_pd(x, _mm256_set1_pd(EXP_MIN));
+            let t = _mm256_fmadd_pd(xc, _mm256_set1_pd(LOG2E), _mm256_set1_pd(ROUND_MAGIC));
+            let n = _mm256_sub_pd(t, _mm256_set1_pd(ROUND_MAGIC));
+            let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_HI), xc);
+            let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_LO), r);
+            let mut p = _mm256_set1_pd(EXP_POLY[0]);
+            for &c in &EXP_POLY[1..] {
+                p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(c));
+            }
+            let bits = _mm256_slli_epi64::<52>(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)));
+            let y = _mm256_mul_pd(p, _mm256_castsi256_pd(bits));
+            let below = _mm256_cmp_pd::<_CMP_LT_OQ>(x, _mm256_set1_pd(EXP_MIN));
+            _mm256_blendv_pd(y, _mm256_setzero_pd(), below)
+        }
+    }
+
+    /// The tail of an object padded to a full lane group: (d, dpi) with
+    /// dpi = +inf (weight 0) past the end.
+    #[inline(always)]
+    fn tail<T: Stored, P: PriorDelta>(x: &[T], x_shift: f64, prior: P, from: usize) -> ([f64; LANES], [f64; LANES]) {
+        let (mut d, mut dpi) = ([0.0; LANES], [f64::INFINITY; LANES]);
+        for (l, j) in (from..x.len()).enumerate() {
+            d[l] = x[j].get() + x_shift;
+            dpi[l] = prior.at(j);
+        }
+        (d, dpi)
+    }
+
+    /// One lane group of eight into the accumulators.
+    #[inline(always)]
+    unsafe fn step8<const GRAD: bool, const BIAS: bool>(
+        a: &mut [__m512d; 6],
+        d: __m512d,
+        dpi: __m512d,
+        c: (__m512d, __m512d, __m512d),
+    ) {
+        unsafe {
+            let (c1, c2, shift) = c;
+            let neg = _mm512_xor_pd(_mm512_add_pd(dpi, shift), _mm512_set1_pd(-0.0));
+            let w = exp8(_mm512_fmadd_pd(d, _mm512_fmadd_pd(c2, d, c1), neg));
+            a[0] = _mm512_add_pd(a[0], w);
+            if GRAD {
+                let wd = _mm512_mul_pd(w, d);
+                a[1] = _mm512_add_pd(a[1], wd);
+                a[2] = _mm512_fmadd_pd(wd, d, a[2]);
+            }
+            if BIAS {
+                let w2 = _mm512_mul_pd(w, w);
+                a[3] = _mm512_add_pd(a[3], w2);
+                if GRAD {
+                    let w2d = _mm512_mul_pd(w2, d);
+                    a[4] = _mm512_add_pd(a[4], w2d);
+                    a[5] = _mm512_fmadd_pd(w2d, d, a[5]);
+                }
+            }
+        }
+    }
+
+    /// One lane group of four (lanes `half * 4 ..`) into the accumulators.
+    #[inline(always)]
+    unsafe fn step4<const GRAD: bool, const BIAS: bool>(
+        a: &mut [__m256d; 6],
+        d: __m256d,
+        dpi: __m256d,
+        c: (__m256d, __m256d, __m256d),
+    ) {
+        unsafe {
+            let (c1, c2, shift) = c;
+            let neg = _mm256_xor_pd(_mm256_add_pd(dpi, shift), _mm256_set1_pd(-0.0));
+            let w = exp4(_mm256_fmadd_pd(d, _mm256_fmadd_pd(c2, d, c1), neg));
+            a[0] = _mm256_add_pd(a[0], w);
+            if GRAD {
+                let wd = _mm256_mul_pd(w, d);
+                a[1] = _mm256_add_pd(a[1], wd);
+                a[2] = _mm256_fmadd_pd(wd, d, a[2]);
+            }
+            if BIAS {
+                let w2 = _mm256_mul_pd(w, w);
+                a[3] = _mm256_add_pd(a[3], w2);
+                if GRAD {
+                    let w2d = _mm256_mul_pd(w2, d);
+                    a[4] = _mm256_add_pd(a[4], w2d);
+                    a[5] = _mm256_fmadd_pd(w2d, d, a[5]);
+                }
+            }
+        }
+    }
+
+    impl Engine for Avx512 {
+        #[inline(always)]
+        fn object_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+            x: &[T],
+            x_shift: f64,
+            prior: P,
+            c1: f64,
+            c2: f64,
+            shift: f64,
+        ) -> Sums {
+            const { assert!(LANES == 8) };
+            // SAFETY: only called from the AVX-512 copy of the kernel (see
+            // FusedStore::block), and every load below is in bounds.
+            unsafe {
+                let c = (_mm512_set1_pd(c1), _mm512_set1_pd(c2), _mm512_set1_pd(shift));
+                let xs = _mm512_set1_pd(x_shift);
+                let mut a = [_mm512_setzero_pd(); 6];
+                let full = x.len() / LANES * LANES;
+                let mut j = 0;
+                while j < full {
+                    let d = _mm512_add_pd(T::load8(x.as_ptr().add(j)), xs);
+                    step8::<GRAD, BIAS>(&mut a, d, prior.load8(j), c);
+                    j += LANES;
+                }
+                if full < x.len() {
+                    let (d, dpi) = tail(x, x_shift, prior, full);
+                    step8::<GRAD, BIAS>(&mut a, _mm512_loadu_pd(d.as_ptr()), _mm512_loadu_pd(dpi.as_ptr()), c);
+                }
+                let mut acc = [[0.0; LANES]; 6];
+                for (out, v) in acc.iter_mut().zip(&a) {
+                    _mm512_storeu_pd(out.as_mut_ptr(), *v);
+                }
+                Sums::from_lanes(&acc)
+            }
+        }
+    }
+
+    impl Engine for Avx2 {
+        #[inline(always)]
+        fn object_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+            x: &[T],
+            x_shift: f64,
+            prior: P,
+            c1: f64,
+            c2: f64,
+            shift: f64,
+        ) -> Sums {
+            const { assert!(LANES == 8) };
+            // SAFETY: only called from the AVX2 copy of the kernel, and
+            // every load below is in bounds.
+            unsafe {
+                let c = (_mm256_set1_pd(c1), _mm256_set1_pd(c2), _mm256_set1_pd(shift));
+                let xs = _mm256_set1_pd(x_shift);
+                // Lanes 0-3 and 4-7 of each lane group.
+                let mut lo = [_mm256_setzero_pd(); 6];
+                let mut hi = [_mm256_setzero_pd(); 6];
+                let full = x.len() / LANES * LANES;
+                let mut j = 0;
+                while j < full {
+                    let d = _mm256_add_pd(T::load4(x.as_ptr().add(j)), xs);
+                    step4::<GRAD, BIAS>(&mut lo, d, prior.load4(j), c);
+                    let d = _mm256_add_pd(T::load4(x.as_ptr().add(j + 4)), xs);
+                    step4::<GRAD, BIAS>(&mut hi, d, prior.load4(j + 4), c);
+                    j += LANES;
+                }
+                if full < x.len() {
+                    let (d, dpi) = tail(x, x_shift, prior, full);
+                    step4::<GRAD, BIAS>(&mut lo, _mm256_loadu_pd(d.as_ptr()), _mm256_loadu_pd(dpi.as_ptr()), c);
+                    step4::<GRAD, BIAS>(
+                        &mut hi,
+                        _mm256_loadu_pd(d.as_ptr().add(4)),
+                        _mm256_loadu_pd(dpi.as_ptr().add(4)),
+                        c,
+                    );
+                }
+                let mut acc = [[0.0; LANES]; 6];
+                for (k, out) in acc.iter_mut().enumerate() {
+                    _mm256_storeu_pd(out.as_mut_ptr(), lo[k]);
+                    _mm256_storeu_pd(out.as_mut_ptr().add(4), hi[k]);
+                }
+                Sums::from_lanes(&acc)
+            }
+        }
+    }
+}
