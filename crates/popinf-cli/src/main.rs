@@ -363,18 +363,21 @@ fn main() -> ExitCode {
                     general,
                     scaling,
                 },
-        } => bench_likelihood(popinf::bench::LikelihoodBenchSettings {
-            n_obj,
-            n_samp,
-            threads: threads.unwrap_or_else(rayon::current_num_threads),
-            reps,
-            storage: if f32 {
-                popinf::fused::SampleStorage::F32
-            } else {
-                popinf::fused::SampleStorage::F64
+        } => bench_likelihood(
+            popinf::bench::LikelihoodBenchSettings {
+                n_obj,
+                n_samp,
+                threads: threads.unwrap_or_else(rayon::current_num_threads),
+                reps,
+                storage: if f32 {
+                    popinf::fused::SampleStorage::F32
+                } else {
+                    popinf::fused::SampleStorage::F64
+                },
+                general_kernel: general,
             },
-            general_kernel: general,
-        }, scaling),
+            scaling,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -416,7 +419,11 @@ fn bench_likelihood(main: popinf::bench::LikelihoodBenchSettings, scaling: bool)
             let mut points = Vec::new();
             for n_obj in [1_000, 10_000, 100_000, 1_000_000] {
                 // Fewer repetitions where one evaluation takes long.
-                let reps = if n_obj >= 1_000_000 { main.reps.div_ceil(6) } else { main.reps };
+                let reps = if n_obj >= 1_000_000 {
+                    main.reps.div_ceil(6)
+                } else {
+                    main.reps
+                };
                 let b = bench_likelihood(&LikelihoodBenchSettings {
                     n_obj,
                     threads,

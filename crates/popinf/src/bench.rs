@@ -5,9 +5,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::invalid;
 use crate::fastmath;
 use crate::fused::SampleStorage;
+use crate::invalid;
 use crate::likelihood::{HyperLikelihood, ImportanceLikelihood};
 use crate::population::Gaussian;
 use crate::simulate::{ToySettings, simulate_gaussian_toy};
@@ -55,21 +55,6 @@ pub struct LikelihoodBenchSettings {
     pub general_kernel: bool,
 }
 
-/// Median wall time of `f` in ms over `reps` runs after `warmup` runs.
-fn median_ms(warmup: usize, reps: usize, mut f: impl FnMut()) -> f64 {
-    for _ in 0..warmup {
-        f();
-    }
-    let mut times: Vec<f64> = (0..reps)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
-    crate::stats::median_in_place(&mut times)
-}
-
 fn pool(threads: usize) -> Result<rayon::ThreadPool> {
     if threads == 0 {
         return invalid!("threads must be at least 1, got 0");
@@ -84,48 +69,22 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool> {
 /// (32 KB: fits any L1 data cache it runs on).
 const EXP_BUFFER: usize = 4096;
 
-/// Median ms for the bare vectorised exp over `elements` elements, split
-/// evenly over the pool's threads.
-fn time_exp(pool: &rayon::ThreadPool, elements: usize, reps: usize) -> f64 {
-    use rayon::prelude::*;
-    // Arguments spread over [-30, 0], as scaled log-weights are.
-    let buf: Vec<f64> = (0..EXP_BUFFER).map(|i| -30.0 * (i as f64 + 0.5) / EXP_BUFFER as f64).collect();
-    let passes = elements.div_ceil(EXP_BUFFER).max(1);
-    let threads = pool.current_num_threads();
-    pool.install(|| {
-        let mut sink = 0.0;
-        let ms = median_ms(2, reps, || {
-            sink += (0..threads)
-                .into_par_iter()
-                .map(|t| {
-                    let mine = passes / threads + usize::from(t < passes % threads);
-                    (0..mine).map(|_| fastmath::exp_sum(std::hint::black_box(&buf))).sum::<f64>()
-                })
-                .sum::<f64>();
-        });
-        std::hint::black_box(sink);
-        ms * elements as f64 / (passes * EXP_BUFFER) as f64
-    })
-}
-
-/// Median ms to read `data` once (a plain sum in parallel chunks).
-fn time_read<T: Sync>(pool: &rayon::ThreadPool, data: &[T], sum: fn(&[T]) -> f64, reps: usize) -> f64 {
-    use rayon::prelude::*;
-    let chunk = data.len().div_ceil(pool.current_num_threads() * 16).max(1);
-    pool.install(|| {
-        let mut sink = 0.0;
-        let ms = median_ms(2, reps, || {
-            sink += data.par_chunks(chunk).map(sum).sum::<f64>();
-        });
-        std::hint::black_box(sink);
-        ms
-    })
+/// Wall time of one call in ms.
+fn time_ms(f: &mut dyn FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64() * 1e3
 }
 
 /// Times ln L and ln L + gradient on the notebook's toy at the given size,
 /// on a pool of `threads` threads, with the two hardware references
-/// measured in the same run.
+/// measured in the same run: each repetition times the value, the value
+/// and gradient, the bare exp and the memory read back to back, so all
+/// four see the same machine (this one is shared and its speed drifts);
+/// medians are reported, and the ratios are medians of per-repetition
+/// ratios.
 pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> {
+    use rayon::prelude::*;
     if s.reps == 0 {
         return invalid!("repetitions must be at least 1, got 0");
     }
@@ -144,27 +103,70 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         }
         like = like.without_fused_kernel();
     }
-    let theta = [0.05, 0.97];
-    let (ms_value, ms_value_grad) = pool.install(|| {
-        let mut sink = 0.0;
-        let v = median_ms(3, s.reps, || sink += like.ln_likelihood(&theta));
-        let mut g = [0.0; 2];
-        let vg = median_ms(3, s.reps, || sink += like.ln_likelihood_grad(&theta, &mut g));
-        std::hint::black_box(sink);
-        (v, vg)
-    });
     let elements = catalog.total_samples();
-    let ms_exp = time_exp(&pool, elements, s.reps);
-    let (ms_read, bytes) = match like.storage() {
-        Some(SampleStorage::F32) => {
-            let copy: Vec<f32> = catalog.values().iter().map(|&v| v as f32).collect();
-            (time_read(&pool, &copy, fastmath::sum_f32, s.reps), elements * 4)
-        }
-        _ => (
-            time_read(&pool, catalog.values(), fastmath::sum_f64, s.reps),
-            elements * 8,
-        ),
+    // The memory reference reads an array of the size the kernel streams.
+    let copy32: Vec<f32> = match like.storage() {
+        Some(SampleStorage::F32) => catalog.values().iter().map(|&v| v as f32).collect(),
+        _ => Vec::new(),
     };
+    let bytes = if copy32.is_empty() {
+        elements * 8
+    } else {
+        elements * 4
+    };
+    let read_chunk = elements.div_ceil(s.threads * 16).max(1);
+    // Arguments spread over [-30, 0], as scaled log-weights are.
+    let exp_buf: Vec<f64> = (0..EXP_BUFFER)
+        .map(|i| -30.0 * (i as f64 + 0.5) / EXP_BUFFER as f64)
+        .collect();
+    let passes = elements.div_ceil(EXP_BUFFER).max(1);
+    let exp_scale = elements as f64 / (passes * EXP_BUFFER) as f64;
+    let theta = [0.05, 0.97];
+    let mut sink = 0.0;
+    let mut g = [0.0; 2];
+    let mut rows: Vec<[f64; 4]> = Vec::with_capacity(s.reps);
+    pool.install(|| {
+        let threads = s.threads;
+        let mut times = [0.0; 4];
+        for rep in 0..s.reps + 3 {
+            times[0] = time_ms(&mut || sink += like.ln_likelihood(&theta));
+            times[1] = time_ms(&mut || sink += like.ln_likelihood_grad(&theta, &mut g));
+            times[2] = exp_scale
+                * time_ms(&mut || {
+                    sink += (0..threads)
+                        .into_par_iter()
+                        .map(|t| {
+                            let mine = passes / threads + usize::from(t < passes % threads);
+                            (0..mine)
+                                .map(|_| crate::fused::exp_reference_sum(std::hint::black_box(&exp_buf)))
+                                .sum::<f64>()
+                        })
+                        .sum::<f64>()
+                });
+            times[3] = time_ms(&mut || {
+                sink += if copy32.is_empty() {
+                    catalog
+                        .values()
+                        .par_chunks(read_chunk)
+                        .map(fastmath::sum_f64)
+                        .sum::<f64>()
+                } else {
+                    copy32.par_chunks(read_chunk).map(fastmath::sum_f32).sum::<f64>()
+                }
+            });
+            // The first three rounds warm caches, pages and threads.
+            if rep >= 3 {
+                rows.push(times);
+            }
+        }
+    });
+    std::hint::black_box(sink);
+    let median = |f: &dyn Fn(&[f64; 4]) -> f64| {
+        let mut v: Vec<f64> = rows.iter().map(f).collect();
+        crate::stats::median_in_place(&mut v)
+    };
+    let (ms_value, ms_value_grad) = (median(&|r| r[0]), median(&|r| r[1]));
+    let (ms_exp, ms_read) = (median(&|r| r[2]), median(&|r| r[3]));
     let per = |ms: f64| ms * 1e6 / elements as f64;
     Ok(LikelihoodBench {
         n_obj: s.n_obj,
@@ -176,18 +178,19 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         ns_per_element_value_grad: per(ms_value_grad),
         repetitions: s.reps,
         isa: fastmath::isa().name(),
-        kernel: if like.storage().is_some() { "fused" } else { "general" },
-        storage: match like.storage() {
-            Some(SampleStorage::F32) => "f32",
-            _ => "f64",
+        kernel: if like.storage().is_some() {
+            "fused"
+        } else {
+            "general"
         },
+        storage: if copy32.is_empty() { "f64" } else { "f32" },
         exp_ns_per_element: per(ms_exp),
         read_ns_per_element: per(ms_read),
         read_gb_per_s: bytes as f64 / (ms_read * 1e6),
-        value_over_exp: ms_value / ms_exp,
-        value_grad_over_exp: ms_value_grad / ms_exp,
-        value_over_read: ms_value / ms_read,
-        value_grad_over_read: ms_value_grad / ms_read,
+        value_over_exp: median(&|r| r[0] / r[2]),
+        value_grad_over_exp: median(&|r| r[1] / r[2]),
+        value_over_read: median(&|r| r[0] / r[3]),
+        value_grad_over_read: median(&|r| r[1] / r[3]),
     })
 }
 

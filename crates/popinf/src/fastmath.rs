@@ -127,9 +127,11 @@ pub fn ln_one_to_two(y: f64) -> f64 {
 /// width) keeps the result identical on every machine.
 pub const LANES: usize = 8;
 
+/// The lanes' total, in the order a vector reduction takes them: halves
+/// added (lane l + lane l+4), then quarters, then the last pair.
 #[inline(always)]
 pub(crate) fn sum_lanes(acc: [f64; LANES]) -> f64 {
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+    ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
 }
 
 /// Replaces every `v` in `buf` by `exp(v - shift)` and returns their sum.
@@ -260,25 +262,6 @@ macro_rules! multiversion {
             }
         }
     };
-}
-
-multiversion! {
-    /// sum_j exp(buf_j) for buf_j <= 0 with the kernels' exp: the bench's
-    /// reference for the throughput of the bare vectorised exp.
-    pub fn exp_sum<A>(buf: &[f64]) -> f64 {
-        let mut acc = [0.0; LANES];
-        let chunks = buf.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for l in 0..LANES {
-                acc[l] += exp_nonpositive_with::<A>(c[l]);
-            }
-        }
-        for (a, &v) in acc.iter_mut().zip(rest) {
-            *a += exp_nonpositive_with::<A>(v);
-        }
-        sum_lanes(acc)
-    }
 }
 
 multiversion! {

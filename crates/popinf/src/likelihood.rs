@@ -4,10 +4,10 @@ use rayon::prelude::*;
 
 use crate::catalog::SampleCatalog;
 use crate::error::Result;
-use crate::fused::{FusedStore, SampleStorage};
 use crate::fastmath::{
     Isa, LANES, dot_lanes, exp_shifted_sum_padded, isa, subtract_const_max_lanes, subtract_max_lanes,
 };
+use crate::fused::{FusedStore, SampleStorage};
 use crate::invalid;
 use crate::population::{PopulationModel, QuadraticForm};
 use crate::psis::{k_hat_threshold, pareto_k_hat};
