@@ -240,6 +240,33 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// Time a complete importance-sampled fit of the notebook's toy (NUTS,
+    /// 2 chains x (150 + 500), until bulk-ESS >= 400 and R-hat < 1.01):
+    /// wall time, likelihood evaluations, bulk-ESS per second, peak memory.
+    Fit {
+        /// Objects; several comma-separated sizes run one after another.
+        #[arg(long, value_delimiter = ',', default_value = "100000")]
+        n_obj: Vec<usize>,
+        #[arg(long, default_value_t = 100)]
+        n_samp: usize,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Stream the samples as float32 (float64 arithmetic).
+        #[arg(long)]
+        f32: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// NUTS chains.
+        #[arg(long, default_value_t = popinf::bench::FIT_BENCH_NUTS.0)]
+        chains: usize,
+        /// Tuning iterations per chain.
+        #[arg(long, default_value_t = popinf::bench::FIT_BENCH_NUTS.1)]
+        tune: u64,
+        /// Kept draws per chain (doubled while the targets are missed).
+        #[arg(long, default_value_t = popinf::bench::FIT_BENCH_NUTS.2)]
+        draws: u64,
+    },
     /// Time one evaluation of the importance-sampled log-likelihood, with
     /// the bare vectorised exp and the memory read as references; prints a
     /// table, then one JSON line (last).
@@ -354,6 +381,33 @@ fn main() -> ExitCode {
         }
         Command::Bench {
             what:
+                BenchCommand::Fit {
+                    n_obj,
+                    n_samp,
+                    threads,
+                    f32,
+                    seed,
+                    chains,
+                    tune,
+                    draws,
+                },
+        } => bench_fit(
+            &n_obj,
+            popinf::bench::FitBenchSettings {
+                n_obj: 0,
+                n_samp,
+                threads: threads.unwrap_or_else(rayon::current_num_threads),
+                storage: if f32 {
+                    popinf::fused::SampleStorage::F32
+                } else {
+                    popinf::fused::SampleStorage::F64
+                },
+                seed,
+                nuts: (chains, tune, draws),
+            },
+        ),
+        Command::Bench {
+            what:
                 BenchCommand::Likelihood {
                     n_obj,
                     n_samp,
@@ -386,6 +440,34 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `popinf bench fit`: one row per size as it finishes, then one JSON line.
+fn bench_fit(sizes: &[usize], settings: popinf::bench::FitBenchSettings) -> popinf::Result<()> {
+    println!(
+        "{:>9} {:>7} {:>9} {:>9} {:>7} {:>8} {:>7} {:>9} {:>9} {:>8}",
+        "objects", "storage", "fit s", "evals", "ms/eval", "min ESS", "R-hat", "ESS/s", "peak MB", "reached"
+    );
+    let mut runs = Vec::new();
+    for &n_obj in sizes {
+        let b = popinf::bench::bench_fit(&popinf::bench::FitBenchSettings { n_obj, ..settings })?;
+        println!(
+            "{:>9} {:>7} {:>9.1} {:>9} {:>7.2} {:>8.0} {:>7.4} {:>9.1} {:>9.0} {:>8}",
+            b.n_obj,
+            b.storage,
+            b.fit_s,
+            b.likelihood_evals,
+            b.ms_per_eval,
+            b.min_ess_bulk,
+            b.max_r_hat,
+            b.ess_bulk_per_s,
+            b.peak_rss_mb.unwrap_or(f64::NAN),
+            b.reached
+        );
+        runs.push(b);
+    }
+    println!("{}", serde_json::json!({ "runs": runs }));
+    Ok(())
 }
 
 /// `popinf bench likelihood`: one row per configuration as it finishes,

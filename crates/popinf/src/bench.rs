@@ -282,3 +282,177 @@ pub fn bench_hierarchical(n_obj: usize, threads: usize, reps: usize) -> Result<H
         repetitions: reps,
     })
 }
+
+/// One end-to-end importance-sampled fit (`popinf bench fit`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FitBench {
+    pub n_obj: usize,
+    pub n_samp: usize,
+    pub threads: usize,
+    pub storage: &'static str,
+    pub chains: usize,
+    pub tune: u64,
+    pub draws: u64,
+    /// Runs needed (each doubling the draws) to reach the targets.
+    pub attempts: usize,
+    /// Simulating the catalog (not part of the fit).
+    pub simulate_s: f64,
+    /// Building the likelihood, sampling and the convergence summaries.
+    pub fit_s: f64,
+    pub likelihood_evals: u64,
+    pub ms_per_eval: f64,
+    pub min_ess_bulk: f64,
+    pub max_r_hat: f64,
+    pub ess_bulk_per_s: f64,
+    pub divergences: usize,
+    /// Whether min bulk-ESS >= 400 and max R-hat < 1.01.
+    pub reached: bool,
+    /// Peak resident memory of the process so far (Linux), MB.
+    pub peak_rss_mb: Option<f64>,
+    pub theta_mu: f64,
+    pub theta_sigma: f64,
+}
+
+/// The settings `popinf bench fit` starts from: 2 chains x (150 tuning +
+/// 500 kept) NUTS iterations. On this 2-D, nearly Gaussian hyperposterior
+/// NUTS takes about 3 gradients per iteration and a draw is worth about one
+/// independent one, so 1000 draws give bulk-ESS 800-1300, twice the
+/// target. R-hat is what decides the length: its noise falls with the draws
+/// per (split) chain, not with the number of chains, and warm-up is paid
+/// per chain, so two long chains are the cheap way below 1.01. Measured at
+/// 1e4 objects over six seeds each: 4 x (300 + 250) missed R-hat < 1.01 in
+/// two of five (1.011, 1.014; a rerun doubles the cost), 2 x (150 + 500)
+/// reached it in all six (max R-hat 1.0048) with 3800-4000 gradients.
+pub const FIT_BENCH_NUTS: (usize, u64, u64) = (2, 150, 500);
+
+/// What `popinf bench fit` runs.
+#[derive(Debug, Clone, Copy)]
+pub struct FitBenchSettings {
+    pub n_obj: usize,
+    pub n_samp: usize,
+    pub threads: usize,
+    pub storage: SampleStorage,
+    pub seed: u64,
+    /// NUTS chains, tuning and kept iterations per chain.
+    pub nuts: (usize, u64, u64),
+}
+
+/// Bulk-ESS and R-hat targets of `popinf bench fit`.
+pub const FIT_BENCH_MIN_ESS: f64 = 400.0;
+pub const FIT_BENCH_MAX_R_HAT: f64 = 1.01;
+
+/// Peak resident set size of this process in MB (VmHWM), where the OS
+/// reports it.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Simulates the notebook's toy with `n_obj` objects x `n_samp` samples
+/// and fits it with the importance-sampled likelihood and NUTS until every
+/// hyperparameter has bulk-ESS >= 400 and R-hat < 1.01 (doubling the kept
+/// draws if a run falls short, at most three times).
+///
+/// The chains start at the moment estimate (mean of the per-object sample
+/// means; their variance less the mean within-object variance) with a
+/// jitter of 3/sqrt(N) in unconstrained units, a few posterior widths.
+pub fn bench_fit(s: &FitBenchSettings) -> Result<FitBench> {
+    let FitBenchSettings {
+        n_obj,
+        n_samp,
+        threads,
+        storage,
+        seed,
+        nuts: (chains, tune, draws),
+    } = *s;
+    use crate::demo::NOTEBOOK_PRIORS;
+    use crate::posterior::Hyperposterior;
+    use crate::sampler::{NutsSettings, Silent, sample_nuts};
+
+    let pool = pool(threads)?;
+    pool.install(|| {
+        let t = Instant::now();
+        let toy = simulate_gaussian_toy(&ToySettings {
+            n_obj,
+            n_samp,
+            seed,
+            ..ToySettings::default()
+        })?;
+        let simulate_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let cat = &toy.catalog;
+        let like = ImportanceLikelihood::new(cat, Gaussian)?
+            .with_bias_correction(true)
+            .with_storage(storage)?;
+        let (mut means, mut within) = (Vec::with_capacity(n_obj), 0.0);
+        for i in 0..n_obj {
+            let (m, sd) = crate::stats::mean_sd(cat.object(i).values);
+            means.push(m);
+            within += if sd.is_finite() { sd * sd } else { 0.0 } / n_obj as f64;
+        }
+        let (mu0, sd_means) = crate::stats::mean_sd(&means);
+        let sigma0 = (sd_means * sd_means - within)
+            .max(0.01 * sd_means * sd_means)
+            .sqrt();
+        let post = Hyperposterior::new(like, NOTEBOOK_PRIORS.to_vec())?
+            .with_initial_point(&[mu0, sigma0.clamp(1e-3, 9.0)])?;
+        let mut draws = draws;
+        let mut attempts = 0;
+        let mut evals = 0;
+        loop {
+            attempts += 1;
+            let settings = NutsSettings {
+                chains,
+                tune,
+                draws,
+                seed,
+                init_jitter: 3.0 / (n_obj as f64).sqrt(),
+                ..NutsSettings::default()
+            };
+            let run = sample_nuts(&post, &settings, &Silent)?;
+            evals += run.grad_evals;
+            let summaries = run.trace.summaries_of(&["theta_mu", "theta_sigma"])?;
+            let conv: Vec<_> = summaries.iter().filter_map(|p| p.convergence).collect();
+            let min_ess = conv.iter().map(|c| c.ess_bulk).fold(f64::INFINITY, f64::min);
+            let max_r_hat = conv.iter().map(|c| c.r_hat).fold(0.0, f64::max);
+            let reached = conv.len() == 2 && min_ess >= FIT_BENCH_MIN_ESS && max_r_hat < FIT_BENCH_MAX_R_HAT;
+            if !reached && attempts < 4 {
+                eprintln!(
+                    "bench fit: {n_obj} objects, {chains} x ({tune} + {draws}): min bulk-ESS {min_ess:.0}, \
+                     max R-hat {max_r_hat:.4}; doubling the draws"
+                );
+            }
+            if reached || attempts == 4 {
+                let fit_s = t.elapsed().as_secs_f64();
+                return Ok(FitBench {
+                    n_obj,
+                    n_samp,
+                    threads,
+                    storage: match storage {
+                        SampleStorage::F32 => "f32",
+                        SampleStorage::F64 => "f64",
+                    },
+                    chains,
+                    tune,
+                    draws,
+                    attempts,
+                    simulate_s,
+                    fit_s,
+                    likelihood_evals: evals,
+                    ms_per_eval: fit_s * 1e3 / evals as f64,
+                    min_ess_bulk: min_ess,
+                    max_r_hat,
+                    ess_bulk_per_s: min_ess / fit_s,
+                    divergences: run.stats.divergences(),
+                    reached,
+                    peak_rss_mb: peak_rss_mb(),
+                    theta_mu: summaries[0].mean,
+                    theta_sigma: summaries[1].mean,
+                });
+            }
+            draws *= 2;
+        }
+    })
+}

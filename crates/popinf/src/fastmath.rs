@@ -231,25 +231,23 @@ pub fn subtract_const_max_lanes(ln_w: &mut [f64], c: f64) -> f64 {
 
 /// Defines a function compiled three times — for AVX-512, for AVX2 + FMA
 /// and for the build's baseline — and calling the widest copy this CPU
-/// runs ([`isa`]). The body is generic over `$A: MulAdd`: the FMA copies
-/// get [`Fused`], the baseline [`Separate`]. It must be
-/// `#[inline(always)]`-friendly (no closures, which would be compiled
-/// without the copy's target features).
+/// runs ([`isa`]). The body must be `#[inline(always)]`-friendly (no
+/// closures, which would be compiled without the copy's target features).
 macro_rules! multiversion {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident<$A:ident>($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
         $(#[$meta])*
         $vis fn $name($($arg: $ty),*) -> $ret {
             #[inline(always)]
-            fn body<$A: $crate::fastmath::MulAdd>($($arg: $ty),*) -> $ret $body
+            fn body($($arg: $ty),*) -> $ret $body
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
             fn avx512($($arg: $ty),*) -> $ret {
-                body::<$crate::fastmath::Fused>($($arg),*)
+                body($($arg),*)
             }
             #[cfg(target_arch = "x86_64")]
             #[target_feature(enable = "avx2,fma")]
             fn avx2($($arg: $ty),*) -> $ret {
-                body::<$crate::fastmath::Fused>($($arg),*)
+                body($($arg),*)
             }
             match $crate::fastmath::isa() {
                 #[cfg(target_arch = "x86_64")]
@@ -258,7 +256,7 @@ macro_rules! multiversion {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above.
                 $crate::fastmath::Isa::Avx2 => unsafe { avx2($($arg),*) },
-                _ => body::<$crate::fastmath::Separate>($($arg),*),
+                _ => body($($arg),*),
             }
         }
     };
@@ -266,7 +264,7 @@ macro_rules! multiversion {
 
 multiversion! {
     /// Plain sum of a float64 array: the bench's memory-read reference.
-    pub fn sum_f64<A>(buf: &[f64]) -> f64 {
+    pub fn sum_f64(buf: &[f64]) -> f64 {
         let mut acc = [0.0; LANES];
         let chunks = buf.chunks_exact(LANES);
         let rest = chunks.remainder();
@@ -284,7 +282,7 @@ multiversion! {
 
 multiversion! {
     /// As [`sum_f64`] for a float32 array (float64 accumulation).
-    pub fn sum_f32<A>(buf: &[f32]) -> f64 {
+    pub fn sum_f32(buf: &[f32]) -> f64 {
         let mut acc = [0.0; LANES];
         let chunks = buf.chunks_exact(LANES);
         let rest = chunks.remainder();

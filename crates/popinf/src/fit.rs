@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Measurements, SampleCatalog};
 use crate::error::{Error, Result};
+use crate::fused::SampleStorage;
 use crate::input::{InterimPriorSpec, read_measurements, read_samples};
 use crate::invalid;
 use crate::latent::{LatentGaussianModel, Parametrisation};
@@ -121,6 +122,9 @@ pub struct LikelihoodSection {
     pub bias_correction: Option<bool>,
     /// "non-centred" or "centred" (hierarchical only).
     pub parametrisation: Option<String>,
+    /// "f64" (default) or "f32": how the importance kernel streams the
+    /// samples (gaussian model only; float64 arithmetic either way).
+    pub storage: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -170,7 +174,10 @@ const KNOWN_KEYS: &[(&str, &[&str])] = &[
         ],
     ),
     ("counts", &["form", "volume"]),
-    ("likelihood", &["kind", "bias_correction", "parametrisation"]),
+    (
+        "likelihood",
+        &["kind", "bias_correction", "parametrisation", "storage"],
+    ),
     (
         "sampler",
         &[
@@ -290,6 +297,7 @@ impl RunFile {
             &mut self.likelihood.parametrisation,
             other.likelihood.parametrisation,
         );
+        take(&mut self.likelihood.storage, other.likelihood.storage);
         take(&mut self.sampler.name, other.sampler.name);
         take(&mut self.sampler.chains, other.sampler.chains);
         take(&mut self.sampler.tune, other.sampler.tune);
@@ -409,6 +417,19 @@ impl RunFile {
             "centred" | "centered" => Parametrisation::Centred,
             other => return invalid!("unknown parametrisation '{other}' (use non-centred or centred)"),
         };
+        let storage = match self.likelihood.storage.as_deref().unwrap_or("f64") {
+            "f64" | "float64" => SampleStorage::F64,
+            "f32" | "float32" => {
+                if population != "gaussian" {
+                    return invalid!(
+                        "likelihood.storage = \"f32\" is available for the gaussian population model only \
+                         (its fused kernel); remove it or use storage = \"f64\" for '{population}'"
+                    );
+                }
+                SampleStorage::F32
+            }
+            other => return invalid!("unknown likelihood.storage '{other}' (use f64 or f32)"),
+        };
         let defaults = NutsSettings::default();
         let selection = self.selection_spec()?;
         if matches!(data, DataSource::Measurements(_))
@@ -428,6 +449,7 @@ impl RunFile {
             likelihood: kind,
             bias_correction: self.likelihood.bias_correction.unwrap_or(true),
             parametrisation,
+            storage,
             sampler,
             chains: self.sampler.chains.unwrap_or(defaults.chains),
             tune: self.sampler.tune.unwrap_or(defaults.tune),
@@ -571,6 +593,13 @@ impl RunFile {
         r.model.population = Some(cfg.population.clone());
         r.likelihood.kind = Some(cfg.likelihood.clone());
         r.likelihood.bias_correction = Some(cfg.bias_correction);
+        r.likelihood.storage = Some(
+            match cfg.storage {
+                SampleStorage::F64 => "f64",
+                SampleStorage::F32 => "f32",
+            }
+            .into(),
+        );
         r.likelihood.parametrisation = Some(
             match cfg.parametrisation {
                 Parametrisation::NonCentred => "non-centred",
@@ -651,6 +680,7 @@ pub struct FitConfig {
     pub likelihood: String,
     pub bias_correction: bool,
     pub parametrisation: Parametrisation,
+    pub storage: SampleStorage,
     pub sampler: String,
     pub chains: usize,
     pub tune: u64,
@@ -1146,7 +1176,8 @@ pub fn run_fit(
             let ids = &selected.ids;
             check_support(&file, catalog_used, ids, &cfg.model)?;
             let inner = ImportanceLikelihood::new(catalog_used, cfg.model.clone())?
-                .with_bias_correction(cfg.bias_correction && cfg.likelihood == "importance");
+                .with_bias_correction(cfg.bias_correction && cfg.likelihood == "importance")
+                .with_storage(cfg.storage)?;
             let like = PopulationLikelihood::new(
                 inner,
                 cfg.model.clone(),

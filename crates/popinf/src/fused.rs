@@ -279,7 +279,7 @@ impl FusedStore {
             let mut shift = q_max;
             let mut sums =
                 sums_for::<E, GRAD, BIAS>(self.storage, &values[a..b], x32, x_shift, prior, c1, c2, shift);
-            if !(sums.s[0] >= TINY_SUM) {
+            if sums.s[0] < TINY_SUM || sums.s[0].is_nan() {
                 shift = match self.storage {
                     SampleStorage::F64 => exact_max(&values[a..b], x_shift, prior, c1, c2),
                     SampleStorage::F32 => exact_max(x32, x_shift, prior, c1, c2),

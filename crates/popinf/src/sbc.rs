@@ -129,7 +129,7 @@ fn validate(s: &SbcSettings) -> Result<()> {
     if s.reps < 2 {
         return invalid!("sbc: need at least 2 replications, got {}", s.reps);
     }
-    if s.n_bins < 2 || (s.n_rank_draws + 1) % s.n_bins != 0 {
+    if s.n_bins < 2 || !(s.n_rank_draws + 1).is_multiple_of(s.n_bins) {
         return invalid!(
             "sbc: {} bins must divide the {} possible ranks evenly",
             s.n_bins,

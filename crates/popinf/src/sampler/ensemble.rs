@@ -162,7 +162,7 @@ pub fn sample_ensemble_resuming(
             start.len()
         );
     }
-    if nw < 2 * dim || nw % 2 != 0 {
+    if nw < 2 * dim || !nw.is_multiple_of(2) {
         return invalid!("ensemble: {nw} walkers; need an even number of at least 2 x {dim} (the dimension)");
     }
     if settings.n_steps == 0 || settings.n_burn >= settings.n_steps {
