@@ -131,6 +131,13 @@ fn report_on_a_directory_without_a_run_exits_2() {
     assert!(stderr.contains("no summary.json here"), "{stderr}");
 }
 
+/// The JSON line a bench prints last (after its table).
+fn last_json_line(stdout: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(stdout);
+    let line = text.lines().last().expect("some output");
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {line}"))
+}
+
 #[test]
 fn bench_prints_the_documented_json() {
     let out = popinf(&[
@@ -146,7 +153,7 @@ fn bench_prints_the_documented_json() {
         "3",
     ]);
     assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = last_json_line(&out.stdout);
     for key in [
         "n_obj",
         "n_samp",
@@ -155,13 +162,63 @@ fn bench_prints_the_documented_json() {
         "ms_value_grad",
         "ns_per_element_value",
         "ns_per_element_value_grad",
+        "isa",
+        "kernel",
+        "storage",
+        "exp_ns_per_element",
+        "read_ns_per_element",
+        "read_gb_per_s",
+        "value_over_exp",
+        "value_grad_over_exp",
+        "value_over_read",
+        "value_grad_over_read",
     ] {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert_eq!(v["n_obj"], 500);
+    assert_eq!(v["kernel"], "fused");
     let ms = v["ms_value"].as_f64().unwrap();
     let ns = v["ns_per_element_value"].as_f64().unwrap();
     assert!((ns - ms * 1e6 / 10_000.0).abs() < 1e-9 * ns.max(1.0));
+    for key in ["value_over_exp", "value_grad_over_read"] {
+        assert!(v[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    // The float32 copy and the general kernel are selectable; not both.
+    let out = popinf(&["bench", "likelihood", "--n-obj", "200", "--reps", "2", "--f32"]);
+    assert!(out.status.success());
+    assert_eq!(last_json_line(&out.stdout)["storage"], "f32");
+    let out = popinf(&[
+        "bench",
+        "likelihood",
+        "--n-obj",
+        "200",
+        "--reps",
+        "2",
+        "--general",
+    ]);
+    assert_eq!(last_json_line(&out.stdout)["kernel"], "general");
+    let out = popinf(&["bench", "likelihood", "--n-obj", "200", "--f32", "--general"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("float64 samples only"));
+}
+
+#[test]
+fn bench_fit_reaches_its_targets_and_reports_them() {
+    let out = popinf(&["bench", "fit", "--n-obj", "1000", "--threads", "2"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = last_json_line(&out.stdout);
+    let run = &v["runs"][0];
+    assert_eq!(run["n_obj"], 1000);
+    assert_eq!(run["reached"], true);
+    assert!(run["min_ess_bulk"].as_f64().unwrap() >= 400.0);
+    assert!(run["max_r_hat"].as_f64().unwrap() < 1.01);
+    assert!(run["likelihood_evals"].as_u64().unwrap() > 0);
+    // The toy's truth is (0, 1); 1000 objects pin it to a few hundredths.
+    assert!(run["theta_mu"].as_f64().unwrap().abs() < 0.15);
+    assert!((run["theta_sigma"].as_f64().unwrap() - 1.0).abs() < 0.15);
+    let out = popinf(&["bench", "fit", "--n-obj", "1000", "--threads", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("threads must be at least 1"));
 }
 
 #[test]

@@ -135,6 +135,28 @@ fn fit_on_npy_matches_the_exact_posterior_like_the_demo() {
         std::fs::read(out.join("draws.csv")).unwrap(),
         std::fs::read(out2.join("draws.csv")).unwrap()
     );
+    // Float32 sample storage: the same run to within Monte Carlo error
+    // (the storage error is ~1e-10 of ln L, far below it).
+    assert!(resolved.contains("storage = \"f64\""), "{resolved}");
+    let run32 = dir.join("run32.toml");
+    std::fs::write(&run32, resolved.replace("storage = \"f64\"", "storage = \"f32\"")).unwrap();
+    let out32 = dir.join("f32");
+    let res = popinf(&["fit", s(&run32), "--out", s(&out32), "--quiet"]);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let v32: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out32.join("summary.json")).unwrap()).unwrap();
+    for name in ["theta_mu", "theta_sigma"] {
+        let (a, b) = (&m["params"][name], &v32["methods"]["importance"]["params"][name]);
+        let mcse = a["mcse_mean"]
+            .as_f64()
+            .unwrap()
+            .hypot(b["mcse_mean"].as_f64().unwrap());
+        let d = (a["mean"].as_f64().unwrap() - b["mean"].as_f64().unwrap()).abs();
+        assert!(
+            d < 5.0 * mcse,
+            "{name}: f64 vs f32 storage differ by {d} (mcse {mcse})"
+        );
+    }
 }
 
 /// Runs a fit expected to fail: exit code 2, every needle in the message,
@@ -602,5 +624,37 @@ fn population_model_settings_are_checked() {
         &dir,
         &[s(&run)],
         &["object 1", "support [10, 12]", "from 9.8 to 9.9"],
+    );
+    // Float32 storage is the fused (gaussian) kernel's option only.
+    std::fs::write(
+        &run,
+        format!(
+            "[data]\nsamples = \"{sm}\"\n[model]\npopulation = \"schechter\"\nsupport = [8.0, 12.0]\n\
+             [likelihood]\nstorage = \"f32\"\n\
+             [priors]\nlog_m_star = \"uniform(10, 11.5)\"\nalpha = \"uniform(-2, 0)\"\n"
+        ),
+    )
+    .unwrap();
+    expect_bad(
+        &dir,
+        &[s(&run)],
+        &[
+            "storage = \"f32\"",
+            "gaussian population model only",
+            "'schechter'",
+        ],
+    );
+    std::fs::write(
+        &run,
+        format!(
+            "[data]\nsamples = \"{sm}\"\n[likelihood]\nstorage = \"f16\"\n\
+             [priors]\ntheta_mu = \"uniform(0, 20)\"\ntheta_sigma = \"uniform(0, 2)\"\n"
+        ),
+    )
+    .unwrap();
+    expect_bad(
+        &dir,
+        &[s(&run)],
+        &["unknown likelihood.storage 'f16'", "f64 or f32"],
     );
 }
