@@ -241,9 +241,12 @@ impl FusedStore {
         let offsets = catalog.offsets();
         let values = catalog.values();
         let column = catalog.ln_interim_prior_range(0, catalog.total_samples());
+        // A centred form (see QuadraticForm::centred): q(d) = c2 d^2, c2 < 0.
         let [c0, c1, c2] = form.c;
-        // Where a concave quadratic peaks (the same for every object).
-        let d_peak = -c1 / (2.0 * c2);
+        debug_assert!(
+            c1 == 0.0 && c2 < 0.0,
+            "the fused kernel needs a centred concave form"
+        );
         let mut ln_sum = crate::likelihood::LnSum::default();
         let mut m = [0.0f64; 3];
         let mut correction = 0.0;
@@ -260,14 +263,10 @@ impl FusedStore {
                     ),
                 }
             };
-            // The bound: max of q(d) = c1 d + c2 d^2 over the sample range.
-            let (d_lo, d_hi) = (self.lo[i] - form.x0, self.hi[i] - form.x0);
-            let q_max = if c2 < 0.0 {
-                let d = d_peak.clamp(d_lo, d_hi);
-                d * (c1 + c2 * d)
-            } else {
-                (d_lo * (c1 + c2 * d_lo)).max(d_hi * (c1 + c2 * d_hi))
-            };
+            // The bound: max of c2 d^2 over the sample range, at the point
+            // of the range nearest the peak d = 0.
+            let d_near = 0.0f64.clamp(self.lo[i] - form.x0, self.hi[i] - form.x0);
+            let q_max = c2 * d_near * d_near;
             let x_shift = match self.storage {
                 SampleStorage::F64 => -form.x0,
                 SampleStorage::F32 => self.lo[i] - form.x0,
@@ -278,46 +277,39 @@ impl FusedStore {
             };
             let mut shift = q_max;
             let mut sums =
-                sums_for::<E, GRAD, BIAS>(self.storage, &values[a..b], x32, x_shift, prior, c1, c2, shift);
+                sums_for::<E, GRAD, BIAS>(self.storage, &values[a..b], x32, x_shift, prior, c2, shift);
             if sums.s[0] < TINY_SUM || sums.s[0].is_nan() {
                 shift = match self.storage {
-                    SampleStorage::F64 => exact_max(&values[a..b], x_shift, prior, c1, c2),
-                    SampleStorage::F32 => exact_max(x32, x_shift, prior, c1, c2),
+                    SampleStorage::F64 => exact_max(&values[a..b], x_shift, prior, c2),
+                    SampleStorage::F32 => exact_max(x32, x_shift, prior, c2),
                 };
                 if shift == f64::NEG_INFINITY {
                     // Every weight is exactly zero: ln L = -inf.
                     return [f64::NEG_INFINITY, 0.0, 0.0, 0.0];
                 }
-                sums = sums_for::<E, GRAD, BIAS>(
-                    self.storage,
-                    &values[a..b],
-                    x32,
-                    x_shift,
-                    prior,
-                    c1,
-                    c2,
-                    shift,
-                );
+                sums = sums_for::<E, GRAD, BIAS>(self.storage, &values[a..b], x32, x_shift, prior, c2, shift);
             }
             let s0 = sums.s[0];
             ln_sum.add(c0 - self.ln_prior_min[i] + shift, s0);
             let inv_s0 = 1.0 / s0;
-            let mi = [1.0, sums.s[1] * inv_s0, sums.s[2] * inv_s0];
+            // m_i0 = 1 for every object (its bias term T0/S0^2 - r is
+            // exactly 0), so M0 is the object count, added at the end.
+            let mi = [sums.s[1] * inv_s0, sums.s[2] * inv_s0];
             if BIAS {
                 let inv_s0_sq = inv_s0 * inv_s0;
                 let r = sums.t[0] * inv_s0_sq;
                 correction += 0.5 * (r - 1.0 / (b - a) as f64);
                 if GRAD {
-                    for k in 0..3 {
-                        m[k] += mi[k] + sums.t[k] * inv_s0_sq - r * mi[k];
+                    for k in 0..2 {
+                        m[k + 1] += mi[k] + sums.t[k + 1] * inv_s0_sq - r * mi[k];
                     }
                 }
             } else if GRAD {
-                for k in 0..3 {
-                    m[k] += mi[k];
-                }
+                m[1] += mi[0];
+                m[2] += mi[1];
             }
         }
+        m[0] = if GRAD { (end - start) as f64 } else { 0.0 };
         [ln_sum.finish() + correction, m[0], m[1], m[2]]
     }
 }
@@ -376,21 +368,18 @@ fn sums_for<E: Engine, const GRAD: bool, const BIAS: bool>(
     x32: &[f32],
     x_shift: f64,
     prior: Prior<'_>,
-    c1: f64,
     c2: f64,
     shift: f64,
 ) -> Sums {
     match (storage, prior) {
         (SampleStorage::F64, Prior::Constant) => {
-            E::object_sums::<_, _, GRAD, BIAS>(x64, x_shift, NoPrior, c1, c2, shift)
+            E::object_sums::<_, _, GRAD, BIAS>(x64, x_shift, NoPrior, c2, shift)
         }
         (SampleStorage::F64, Prior::Column64(p, base)) => {
-            E::object_sums::<_, _, GRAD, BIAS>(x64, x_shift, Column64(p, base), c1, c2, shift)
+            E::object_sums::<_, _, GRAD, BIAS>(x64, x_shift, Column64(p, base), c2, shift)
         }
-        (_, Prior::Column32(p)) => {
-            E::object_sums::<_, _, GRAD, BIAS>(x32, x_shift, Column32(p), c1, c2, shift)
-        }
-        (_, _) => E::object_sums::<_, _, GRAD, BIAS>(x32, x_shift, NoPrior, c1, c2, shift),
+        (_, Prior::Column32(p)) => E::object_sums::<_, _, GRAD, BIAS>(x32, x_shift, Column32(p), c2, shift),
+        (_, _) => E::object_sums::<_, _, GRAD, BIAS>(x32, x_shift, NoPrior, c2, shift),
     }
 }
 
@@ -529,7 +518,6 @@ pub(crate) trait Engine {
         x: &[T],
         x_shift: f64,
         prior: P,
-        c1: f64,
         c2: f64,
         shift: f64,
     ) -> Sums;
@@ -544,7 +532,6 @@ impl<A: MulAdd> Engine for Scalar<A> {
         x: &[T],
         x_shift: f64,
         prior: P,
-        c1: f64,
         c2: f64,
         shift: f64,
     ) -> Sums {
@@ -562,21 +549,19 @@ impl<A: MulAdd> Engine for Scalar<A> {
                 };
             }
             for l in 0..LANES {
-                let dl = d[l];
-                let w = exp_nonpositive_with::<A>(A::mul_add(dl, A::mul_add(c2, dl, c1), -shift) - dpi[l]);
+                let (dl, ql) = (d[l], d[l] * d[l]);
+                let w = exp_nonpositive_with::<A>(A::mul_add(ql, c2, -shift) - dpi[l]);
                 acc[0][l] += w;
                 if GRAD {
-                    let wd = w * dl;
-                    acc[1][l] += wd;
-                    acc[2][l] = A::mul_add(wd, dl, acc[2][l]);
+                    acc[1][l] = A::mul_add(w, dl, acc[1][l]);
+                    acc[2][l] = A::mul_add(w, ql, acc[2][l]);
                 }
                 if BIAS {
                     let w2 = w * w;
                     acc[3][l] += w2;
                     if GRAD {
-                        let w2d = w2 * dl;
-                        acc[4][l] += w2d;
-                        acc[5][l] = A::mul_add(w2d, dl, acc[5][l]);
+                        acc[4][l] = A::mul_add(w2, dl, acc[4][l]);
+                        acc[5][l] = A::mul_add(w2, ql, acc[5][l]);
                     }
                 }
             }
@@ -600,12 +585,12 @@ impl Sums {
 
 /// max_j q(d_j) - dpi_j: the exact logsumexp shift, for the rare object
 /// whose bound was too loose.
-fn exact_max<T: Stored>(x: &[T], x_shift: f64, prior: Prior<'_>, c1: f64, c2: f64) -> f64 {
+fn exact_max<T: Stored>(x: &[T], x_shift: f64, prior: Prior<'_>, c2: f64) -> f64 {
     x.iter()
         .enumerate()
         .map(|(j, v)| {
             let d = v.get() + x_shift;
-            d * (c1 + c2 * d) - prior.delta(j)
+            c2 * d * d - prior.delta(j)
         })
         .fold(f64::NEG_INFINITY, f64::max)
 }
@@ -659,11 +644,17 @@ pub(crate) mod simd {
         }
     }
 
-    /// exp_nonpositive on eight lanes. SAFETY: needs AVX-512 F + DQ.
+    /// exp_nonpositive on eight lanes, except that arguments in [-745,
+    /// -708) give the subnormal e^x instead of 0 (weights 1e-308 of the
+    /// largest: no sum can tell). SAFETY: needs AVX-512 F + DQ.
     #[inline(always)]
     pub(crate) unsafe fn exp8(x: __m512d) -> __m512d {
         unsafe {
-            let xc = _mm512_max_pd(x, _mm512_set1_pd(EXP_MIN));
+            // scalef underflows to 0 by itself, so no select is needed:
+            // only a floor low enough that -inf (and anything below
+            // e^-745, the smallest subnormal) gives exactly 0, and high
+            // enough that n * LN2_HI stays exact (|n| < 2^11).
+            let xc = _mm512_max_pd(x, _mm512_set1_pd(-1100.0));
             let t = _mm512_fmadd_pd(xc, _mm512_set1_pd(LOG2E), _mm512_set1_pd(ROUND_MAGIC));
             let n = _mm512_sub_pd(t, _mm512_set1_pd(ROUND_MAGIC));
             let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_HI), xc);
@@ -672,10 +663,9 @@ pub(crate) mod simd {
             for &c in &EXP_POLY[1..] {
                 p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
             }
-            // p * 2^n in one instruction (exact: n is an integer here).
-            let y = _mm512_scalef_pd(p, n);
-            let below = _mm512_cmp_pd_mask::<_CMP_LT_OQ>(x, _mm512_set1_pd(EXP_MIN));
-            _mm512_mask_mov_pd(y, below, _mm512_setzero_pd())
+            // p * 2^n in one instruction, rounded once (exact while the
+            // result is normal).
+            _mm512_scalef_pd(p, n)
         }
     }
 
@@ -724,12 +714,13 @@ pub(crate) mod simd {
         a: &mut [__m512d; 6],
         d: __m512d,
         dpi: __m512d,
-        c: (__m512d, __m512d, __m512d),
+        c: (__m512d, __m512d),
         mask: u8,
     ) {
         unsafe {
-            let (c1, c2, neg_shift) = c;
-            let mut arg = _mm512_fmadd_pd(d, _mm512_fmadd_pd(c2, d, c1), neg_shift);
+            let (c2, neg_shift) = c;
+            let q = _mm512_mul_pd(d, d);
+            let mut arg = _mm512_fmadd_pd(q, c2, neg_shift);
             if !P::ZERO {
                 arg = _mm512_sub_pd(arg, dpi);
             }
@@ -739,17 +730,15 @@ pub(crate) mod simd {
             }
             a[0] = _mm512_add_pd(a[0], w);
             if GRAD {
-                let wd = _mm512_mul_pd(w, d);
-                a[1] = _mm512_add_pd(a[1], wd);
-                a[2] = _mm512_fmadd_pd(wd, d, a[2]);
+                a[1] = _mm512_fmadd_pd(w, d, a[1]);
+                a[2] = _mm512_fmadd_pd(w, q, a[2]);
             }
             if BIAS {
                 let w2 = _mm512_mul_pd(w, w);
                 a[3] = _mm512_add_pd(a[3], w2);
                 if GRAD {
-                    let w2d = _mm512_mul_pd(w2, d);
-                    a[4] = _mm512_add_pd(a[4], w2d);
-                    a[5] = _mm512_fmadd_pd(w2d, d, a[5]);
+                    a[4] = _mm512_fmadd_pd(w2, d, a[4]);
+                    a[5] = _mm512_fmadd_pd(w2, q, a[5]);
                 }
             }
         }
@@ -797,11 +786,12 @@ pub(crate) mod simd {
         a: &mut [__m256d; 6],
         d: __m256d,
         dpi: __m256d,
-        c: (__m256d, __m256d, __m256d),
+        c: (__m256d, __m256d),
     ) {
         unsafe {
-            let (c1, c2, neg_shift) = c;
-            let mut arg = _mm256_fmadd_pd(d, _mm256_fmadd_pd(c2, d, c1), neg_shift);
+            let (c2, neg_shift) = c;
+            let q = _mm256_mul_pd(d, d);
+            let mut arg = _mm256_fmadd_pd(q, c2, neg_shift);
             // The padded tail's dpi = +inf is what zeroes its weights.
             if !P::ZERO || TAIL {
                 arg = _mm256_sub_pd(arg, dpi);
@@ -809,17 +799,15 @@ pub(crate) mod simd {
             let w = exp4(arg);
             a[0] = _mm256_add_pd(a[0], w);
             if GRAD {
-                let wd = _mm256_mul_pd(w, d);
-                a[1] = _mm256_add_pd(a[1], wd);
-                a[2] = _mm256_fmadd_pd(wd, d, a[2]);
+                a[1] = _mm256_fmadd_pd(w, d, a[1]);
+                a[2] = _mm256_fmadd_pd(w, q, a[2]);
             }
             if BIAS {
                 let w2 = _mm256_mul_pd(w, w);
                 a[3] = _mm256_add_pd(a[3], w2);
                 if GRAD {
-                    let w2d = _mm256_mul_pd(w2, d);
-                    a[4] = _mm256_add_pd(a[4], w2d);
-                    a[5] = _mm256_fmadd_pd(w2d, d, a[5]);
+                    a[4] = _mm256_fmadd_pd(w2, d, a[4]);
+                    a[5] = _mm256_fmadd_pd(w2, q, a[5]);
                 }
             }
         }
@@ -831,7 +819,6 @@ pub(crate) mod simd {
             x: &[T],
             x_shift: f64,
             prior: P,
-            c1: f64,
             c2: f64,
             shift: f64,
         ) -> Sums {
@@ -839,7 +826,7 @@ pub(crate) mod simd {
             // SAFETY: only called from the AVX-512 copy of the kernel (see
             // FusedStore::block), and every load below is in bounds.
             unsafe {
-                let c = (_mm512_set1_pd(c1), _mm512_set1_pd(c2), _mm512_set1_pd(-shift));
+                let c = (_mm512_set1_pd(c2), _mm512_set1_pd(-shift));
                 let xs = _mm512_set1_pd(x_shift);
                 let mut a = [_mm512_setzero_pd(); 6];
                 let full = x.len() / LANES * LANES;
@@ -878,7 +865,6 @@ pub(crate) mod simd {
             x: &[T],
             x_shift: f64,
             prior: P,
-            c1: f64,
             c2: f64,
             shift: f64,
         ) -> Sums {
@@ -886,7 +872,7 @@ pub(crate) mod simd {
             // SAFETY: only called from the AVX2 copy of the kernel, and
             // every load below is in bounds.
             unsafe {
-                let c = (_mm256_set1_pd(c1), _mm256_set1_pd(c2), _mm256_set1_pd(-shift));
+                let c = (_mm256_set1_pd(c2), _mm256_set1_pd(-shift));
                 let xs = _mm256_set1_pd(x_shift);
                 // Lanes 0-3 and 4-7 of each lane group.
                 let mut lo = [_mm256_setzero_pd(); 6];
@@ -1011,6 +997,7 @@ mod tests {
             let store = FusedStore::new(&cat, storage).unwrap();
             let mut form = QuadraticForm::default();
             assert!(Gaussian.quadratic_form(&[3.7, 0.6], &mut form));
+            let form = form.centred(2).unwrap();
             let block = (0, cat.n_obj());
             let want = store.block_body::<Scalar<crate::fastmath::Fused>, true, true>(&cat, &form, block);
             let want_value =

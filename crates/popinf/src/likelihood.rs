@@ -239,6 +239,16 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
         self.fused.as_ref().map(FusedStore::storage)
     }
 
+    /// The model's quadratic form at theta, centred for the fused kernel;
+    /// `None` sends the evaluation to the general kernel.
+    fn centred_form(&self, theta: &[f64]) -> Option<QuadraticForm> {
+        let mut form = QuadraticForm::default();
+        if !self.model.quadratic_form(theta, &mut form) {
+            return None;
+        }
+        form.centred(self.model.n_params())
+    }
+
     /// Heap bytes the likelihood holds besides the catalog.
     pub fn heap_bytes(&self) -> usize {
         self.fused.as_ref().map_or(0, FusedStore::heap_bytes)
@@ -648,9 +658,8 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
 
     fn ln_likelihood(&self, theta: &[f64]) -> f64 {
         let mut total = [0.0];
-        let mut form = QuadraticForm::default();
         match &self.fused {
-            Some(fused) if self.model.quadratic_form(theta, &mut form) => {
+            Some(fused) if let Some(form) = self.centred_form(theta) => {
                 let cat = self.catalog;
                 self.reduce_blocks(1, &mut total, |block, out| {
                     out[0] = if self.bias_correction {
@@ -678,9 +687,8 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
         let p = self.model.n_params();
         let mut total = [0.0f64; MAX_PARAMS + 1];
         let total = &mut total[..p + 1];
-        let mut form = QuadraticForm::default();
         match &self.fused {
-            Some(fused) if self.model.quadratic_form(theta, &mut form) => {
+            Some(fused) if let Some(form) = self.centred_form(theta) => {
                 let cat = self.catalog;
                 let mut sums = [0.0; 4];
                 self.reduce_blocks(4, &mut sums, |block, out| {
