@@ -68,10 +68,11 @@ pub struct QuadraticForm {
 
 impl QuadraticForm {
     /// The same function centred on its peak (c1 = 0), by completing the
-    /// square: with delta = -c1 / (2 c2), c2 d^2 + c1 d = c2 (d - delta)^2
-    /// - c2 delta^2, and each e_k re-expanded in d - delta. `None` unless
-    /// c2 < 0 (a concave quadratic: a normalisable density). The fused
-    /// kernel needs the centred form: one multiply fewer per sample.
+    /// square: with delta = -c1 / (2 c2), c2 d^2 + c1 d equals
+    /// c2 (d - delta)^2 minus c2 delta^2, and each e_k is re-expanded in
+    /// d - delta. `None` unless c2 < 0 (a concave quadratic: a normalisable
+    /// density). The fused kernel needs the centred form: one multiply
+    /// fewer per sample.
     pub fn centred(&self, n_params: usize) -> Option<QuadraticForm> {
         let [c0, c1, c2] = self.c;
         if !(c2 < 0.0 && c1.is_finite() && c0.is_finite()) {
@@ -206,5 +207,45 @@ mod tests {
                 assert!((grad[k * 4 + j] - fd).abs() < 1e-8, "k={k} j={j}");
             }
         }
+    }
+
+    #[test]
+    fn centring_a_quadratic_form_keeps_the_function_and_its_gradient() {
+        // ln f = 0.3 + 1.2 d - 0.8 d^2 around x0 = 2, gradient components
+        // of arbitrary quadratics: the centred form must give the same
+        // values at every x.
+        let mut form = QuadraticForm {
+            x0: 2.0,
+            c: [0.3, 1.2, -0.8],
+            ..Default::default()
+        };
+        form.e[0] = [0.5, -0.25, 0.125];
+        form.e[1] = [-1.0, 2.0, 0.75];
+        let centred = form.centred(2).unwrap();
+        assert_eq!(centred.c[1], 0.0);
+        let eval = |f: &QuadraticForm, c: [f64; 3], x: f64| {
+            let d = x - f.x0;
+            c[0] + c[1] * d + c[2] * d * d
+        };
+        for x in [-3.0, 0.0, 2.0, 2.75, 7.5] {
+            let (a, b) = (eval(&form, form.c, x), eval(&centred, centred.c, x));
+            assert!((a - b).abs() < 1e-13 * a.abs().max(1.0), "x {x}: {a} vs {b}");
+            for k in 0..2 {
+                let (a, b) = (eval(&form, form.e[k], x), eval(&centred, centred.e[k], x));
+                assert!(
+                    (a - b).abs() < 1e-13 * a.abs().max(1.0),
+                    "x {x}, k {k}: {a} vs {b}"
+                );
+            }
+        }
+        // Convex or linear forms have no peak to centre on.
+        form.c[2] = 0.0;
+        assert!(form.centred(2).is_none());
+        // The Gaussian is centred already, and its form matches ln_pdf.
+        let mut g = QuadraticForm::default();
+        assert!(Gaussian.quadratic_form(&[0.3, 1.7], &mut g));
+        let mut ln_p = [0.0];
+        Gaussian.ln_pdf_batch(&[0.3, 1.7], &[1.1], &mut ln_p);
+        assert!((eval(&g, g.c, 1.1) - ln_p[0]).abs() < 1e-14);
     }
 }
