@@ -598,7 +598,9 @@ fn exact_max<T: Stored>(x: &[T], x_shift: f64, prior: Prior<'_>, c2: f64) -> f64
 /// The per-object loop in explicit AVX-512 and AVX2 vectors. The compiler's
 /// own vectorisation of [`Scalar`] proved fragile (one monomorphised copy
 /// came out fully scalar), and the hardware FMA must be asked for by name.
-/// Every operation mirrors [`Scalar`]`<Fused>` lane for lane.
+/// One generic loop over [`Lanes`], a group of eight float64 lanes: one
+/// AVX-512 register, or two AVX2 registers (lanes 0-3 and 4-7). Every
+/// operation mirrors [`Scalar`]`<Fused>` lane for lane.
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod simd {
     use std::arch::x86_64::*;
@@ -607,71 +609,131 @@ pub(crate) mod simd {
     use crate::fastmath::{EXP_MIN, EXP_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
 
     pub(crate) struct Avx512;
+    pub(crate) struct Avx2;
     /// Samples ahead to prefetch (8 KB of float64; 512 to 4096 measured
     /// alike here).
     const PREFETCH_AHEAD: usize = 1024;
-    pub(crate) struct Avx2;
 
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    pub(crate) fn exp_sum_avx512(buf: &[f64]) -> f64 {
-        let chunks = buf.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        // SAFETY: the CPU has the features this function is compiled for;
-        // loads are of whole chunks.
-        unsafe {
-            let mut a = _mm512_setzero_pd();
-            for c in chunks {
-                a = _mm512_add_pd(a, exp8(_mm512_loadu_pd(c.as_ptr())));
+    /// Eight float64 lanes and the operations the kernel needs. SAFETY (all
+    /// methods): the CPU must have the instruction set of the implementing
+    /// type, and loads must be in bounds.
+    trait Lanes: Copy {
+        /// Which lanes of a tail hold samples.
+        type Mask: Copy;
+        unsafe fn splat(v: f64) -> Self;
+        unsafe fn add(a: Self, b: Self) -> Self;
+        unsafe fn sub(a: Self, b: Self) -> Self;
+        unsafe fn mul(a: Self, b: Self) -> Self;
+        /// a * b + c, rounded once.
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+        unsafe fn exp(x: Self) -> Self;
+        /// Sum of the lanes in [`sum_lanes`](crate::fastmath::sum_lanes)'s order.
+        unsafe fn hsum(a: Self) -> f64;
+        unsafe fn load<T: Stored>(p: *const T) -> Self;
+        unsafe fn load_prior<P: PriorDelta>(prior: &P, j: usize) -> Self;
+        /// Samples `from..` of `x` (fewer than eight) and their ln pi
+        /// deltas; 0 in the lanes past the end, which the mask marks.
+        unsafe fn load_tail<T: Stored, P: PriorDelta>(
+            x: &[T],
+            prior: &P,
+            from: usize,
+        ) -> (Self, Self, Self::Mask);
+        /// `w` with the lanes outside the mask set to 0.
+        unsafe fn zero_outside(w: Self, mask: Self::Mask) -> Self;
+    }
+
+    /// One AVX-512 register.
+    #[derive(Clone, Copy)]
+    struct V8(__m512d);
+
+    /// Two AVX2 registers: lanes 0-3, 4-7.
+    #[derive(Clone, Copy)]
+    struct V4x2(__m256d, __m256d);
+
+    impl Lanes for V8 {
+        type Mask = u8;
+        #[inline(always)]
+        unsafe fn splat(v: f64) -> Self {
+            unsafe { V8(_mm512_set1_pd(v)) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            unsafe { V8(_mm512_add_pd(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn sub(a: Self, b: Self) -> Self {
+            unsafe { V8(_mm512_sub_pd(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn mul(a: Self, b: Self) -> Self {
+            unsafe { V8(_mm512_mul_pd(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            unsafe { V8(_mm512_fmadd_pd(a.0, b.0, c.0)) }
+        }
+        /// exp_nonpositive, except that arguments in [-745, -708) give the
+        /// subnormal e^x instead of 0 (weights 1e-308 of the largest: no
+        /// sum can tell).
+        #[inline(always)]
+        unsafe fn exp(x: Self) -> Self {
+            unsafe {
+                // scalef underflows to 0 by itself, so no select is needed:
+                // only a floor low enough that -inf (and anything below
+                // e^-745, the smallest subnormal) gives exactly 0, and high
+                // enough that n * LN2_HI stays exact (|n| < 2^11).
+                let xc = _mm512_max_pd(x.0, _mm512_set1_pd(-1100.0));
+                let t = _mm512_fmadd_pd(xc, _mm512_set1_pd(LOG2E), _mm512_set1_pd(ROUND_MAGIC));
+                let n = _mm512_sub_pd(t, _mm512_set1_pd(ROUND_MAGIC));
+                let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_HI), xc);
+                let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_LO), r);
+                let mut p = _mm512_set1_pd(EXP_POLY[0]);
+                for &c in &EXP_POLY[1..] {
+                    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
+                }
+                // p * 2^n in one instruction, rounded once (exact while the
+                // result is normal).
+                V8(_mm512_scalef_pd(p, n))
             }
-            rest.iter()
-                .fold(hsum8(a), |t, &v| t + crate::fastmath::exp_nonpositive(v))
+        }
+        #[inline(always)]
+        unsafe fn hsum(a: Self) -> f64 {
+            unsafe {
+                V4x2::hsum(V4x2(
+                    _mm512_castpd512_pd256(a.0),
+                    _mm512_extractf64x4_pd::<1>(a.0),
+                ))
+            }
+        }
+        #[inline(always)]
+        unsafe fn load<T: Stored>(p: *const T) -> Self {
+            unsafe { V8(T::load8(p)) }
+        }
+        #[inline(always)]
+        unsafe fn load_prior<P: PriorDelta>(prior: &P, j: usize) -> Self {
+            unsafe { V8(prior.load8(j)) }
+        }
+        #[inline(always)]
+        unsafe fn load_tail<T: Stored, P: PriorDelta>(x: &[T], prior: &P, from: usize) -> (Self, Self, u8) {
+            // Masked loads read only the samples that exist.
+            let mask = (1u8 << (x.len() - from)) - 1;
+            unsafe {
+                (
+                    V8(T::load8_tail(x.as_ptr().add(from), mask)),
+                    V8(prior.load8_tail(from, mask)),
+                    mask,
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn zero_outside(w: Self, mask: u8) -> Self {
+            unsafe { V8(_mm512_maskz_mov_pd(mask, w.0)) }
         }
     }
 
-    #[target_feature(enable = "avx2,fma")]
-    pub(crate) fn exp_sum_avx2(buf: &[f64]) -> f64 {
-        let chunks = buf.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        // SAFETY: as above.
-        unsafe {
-            let (mut lo, mut hi) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-            for c in chunks {
-                lo = _mm256_add_pd(lo, exp4(_mm256_loadu_pd(c.as_ptr())));
-                hi = _mm256_add_pd(hi, exp4(_mm256_loadu_pd(c.as_ptr().add(4))));
-            }
-            rest.iter()
-                .fold(hsum4(lo, hi), |t, &v| t + crate::fastmath::exp_nonpositive(v))
-        }
-    }
-
-    /// exp_nonpositive on eight lanes, except that arguments in [-745,
-    /// -708) give the subnormal e^x instead of 0 (weights 1e-308 of the
-    /// largest: no sum can tell). SAFETY: needs AVX-512 F + DQ.
+    /// exp_nonpositive on four lanes.
     #[inline(always)]
-    pub(crate) unsafe fn exp8(x: __m512d) -> __m512d {
-        unsafe {
-            // scalef underflows to 0 by itself, so no select is needed:
-            // only a floor low enough that -inf (and anything below
-            // e^-745, the smallest subnormal) gives exactly 0, and high
-            // enough that n * LN2_HI stays exact (|n| < 2^11).
-            let xc = _mm512_max_pd(x, _mm512_set1_pd(-1100.0));
-            let t = _mm512_fmadd_pd(xc, _mm512_set1_pd(LOG2E), _mm512_set1_pd(ROUND_MAGIC));
-            let n = _mm512_sub_pd(t, _mm512_set1_pd(ROUND_MAGIC));
-            let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_HI), xc);
-            let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_LO), r);
-            let mut p = _mm512_set1_pd(EXP_POLY[0]);
-            for &c in &EXP_POLY[1..] {
-                p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
-            }
-            // p * 2^n in one instruction, rounded once (exact while the
-            // result is normal).
-            _mm512_scalef_pd(p, n)
-        }
-    }
-
-    /// exp_nonpositive on four lanes. SAFETY: needs AVX2 + FMA.
-    #[inline(always)]
-    pub(crate) unsafe fn exp4(x: __m256d) -> __m256d {
+    unsafe fn exp4(x: __m256d) -> __m256d {
         unsafe {
             let xc = _mm256_max_pd(x, _mm256_set1_pd(EXP_MIN));
             let t = _mm256_fmadd_pd(xc, _mm256_set1_pd(LOG2E), _mm256_set1_pd(ROUND_MAGIC));
@@ -690,73 +752,113 @@ pub(crate) mod simd {
         }
     }
 
-    /// The tail of an object padded to a full lane group: (d, dpi) with
-    /// dpi = +inf (weight 0) past the end.
-    #[inline(always)]
-    fn tail<T: Stored, P: PriorDelta>(
-        x: &[T],
-        x_shift: f64,
-        prior: P,
-        from: usize,
-    ) -> ([f64; LANES], [f64; LANES]) {
-        let (mut d, mut dpi) = ([0.0; LANES], [f64::INFINITY; LANES]);
-        for (l, j) in (from..x.len()).enumerate() {
-            d[l] = x[j].get() + x_shift;
-            dpi[l] = prior.at(j);
-        }
-        (d, dpi)
+    /// Applies a two-argument AVX2 operation to both halves.
+    macro_rules! both {
+        ($op:ident, $a:expr, $b:expr) => {
+            V4x2($op($a.0, $b.0), $op($a.1, $b.1))
+        };
     }
 
-    /// One lane group of eight into the accumulators; with `TAIL`, the
-    /// lanes outside `mask` get weight 0.
+    impl Lanes for V4x2 {
+        /// All-ones bits in the lanes that hold samples.
+        type Mask = V4x2;
+        #[inline(always)]
+        unsafe fn splat(v: f64) -> Self {
+            unsafe { V4x2(_mm256_set1_pd(v), _mm256_set1_pd(v)) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            unsafe { both!(_mm256_add_pd, a, b) }
+        }
+        #[inline(always)]
+        unsafe fn sub(a: Self, b: Self) -> Self {
+            unsafe { both!(_mm256_sub_pd, a, b) }
+        }
+        #[inline(always)]
+        unsafe fn mul(a: Self, b: Self) -> Self {
+            unsafe { both!(_mm256_mul_pd, a, b) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            unsafe { V4x2(_mm256_fmadd_pd(a.0, b.0, c.0), _mm256_fmadd_pd(a.1, b.1, c.1)) }
+        }
+        #[inline(always)]
+        unsafe fn exp(x: Self) -> Self {
+            unsafe { V4x2(exp4(x.0), exp4(x.1)) }
+        }
+        #[inline(always)]
+        unsafe fn hsum(a: Self) -> f64 {
+            unsafe {
+                let s = _mm256_add_pd(a.0, a.1);
+                let t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
+                _mm_cvtsd_f64(t) + _mm_cvtsd_f64(_mm_unpackhi_pd(t, t))
+            }
+        }
+        #[inline(always)]
+        unsafe fn load<T: Stored>(p: *const T) -> Self {
+            unsafe { V4x2(T::load4(p), T::load4(p.add(4))) }
+        }
+        #[inline(always)]
+        unsafe fn load_prior<P: PriorDelta>(prior: &P, j: usize) -> Self {
+            unsafe { V4x2(prior.load4(j), prior.load4(j + 4)) }
+        }
+        #[inline(always)]
+        unsafe fn load_tail<T: Stored, P: PriorDelta>(x: &[T], prior: &P, from: usize) -> (Self, Self, V4x2) {
+            let (mut v, mut dpi, mut keep) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+            for (l, j) in (from..x.len()).enumerate() {
+                v[l] = x[j].get();
+                dpi[l] = prior.at(j);
+                keep[l] = f64::from_bits(u64::MAX);
+            }
+            // No closure here: it would be compiled without AVX2.
+            unsafe {
+                (
+                    Self::load(v.as_ptr()),
+                    Self::load(dpi.as_ptr()),
+                    Self::load(keep.as_ptr()),
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn zero_outside(w: Self, mask: V4x2) -> Self {
+            unsafe { both!(_mm256_and_pd, w, mask) }
+        }
+    }
+
+    /// One lane group into the six accumulators (w, w d, w d^2 and the same
+    /// with w^2, as `GRAD` and `BIAS` need them); with `TAIL`, the lanes
+    /// outside `mask` get weight 0.
     #[inline(always)]
-    unsafe fn step8<P: PriorDelta, const GRAD: bool, const BIAS: bool, const TAIL: bool>(
-        a: &mut [__m512d; 6],
-        d: __m512d,
-        dpi: __m512d,
-        c: (__m512d, __m512d),
-        mask: u8,
+    unsafe fn step<V: Lanes, P: PriorDelta, const GRAD: bool, const BIAS: bool, const TAIL: bool>(
+        a: &mut [V; 6],
+        d: V,
+        dpi: V,
+        (c2, neg_shift): (V, V),
+        mask: Option<V::Mask>,
     ) {
         unsafe {
-            let (c2, neg_shift) = c;
-            let q = _mm512_mul_pd(d, d);
-            let mut arg = _mm512_fmadd_pd(q, c2, neg_shift);
-            if !P::ZERO {
-                arg = _mm512_sub_pd(arg, dpi);
+            let q = V::mul(d, d);
+            let mut arg = V::fmadd(q, c2, neg_shift);
+            if !P::ZERO || TAIL {
+                arg = V::sub(arg, dpi);
             }
-            let mut w = exp8(arg);
-            if TAIL {
-                w = _mm512_maskz_mov_pd(mask, w);
+            let mut w = V::exp(arg);
+            if let (true, Some(m)) = (TAIL, mask) {
+                w = V::zero_outside(w, m);
             }
-            a[0] = _mm512_add_pd(a[0], w);
+            a[0] = V::add(a[0], w);
             if GRAD {
-                a[1] = _mm512_fmadd_pd(w, d, a[1]);
-                a[2] = _mm512_fmadd_pd(w, q, a[2]);
+                a[1] = V::fmadd(w, d, a[1]);
+                a[2] = V::fmadd(w, q, a[2]);
             }
             if BIAS {
-                let w2 = _mm512_mul_pd(w, w);
-                a[3] = _mm512_add_pd(a[3], w2);
+                let w2 = V::mul(w, w);
+                a[3] = V::add(a[3], w2);
                 if GRAD {
-                    a[4] = _mm512_fmadd_pd(w2, d, a[4]);
-                    a[5] = _mm512_fmadd_pd(w2, q, a[5]);
+                    a[4] = V::fmadd(w2, d, a[4]);
+                    a[5] = V::fmadd(w2, q, a[5]);
                 }
             }
-        }
-    }
-
-    /// Sum of the eight lanes in [`sum_lanes`](crate::fastmath::sum_lanes)'s order.
-    #[inline(always)]
-    unsafe fn hsum8(v: __m512d) -> f64 {
-        unsafe { hsum4(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd::<1>(v)) }
-    }
-
-    /// Sum of lanes 0-3 (`lo`) and 4-7 (`hi`) in the same order.
-    #[inline(always)]
-    unsafe fn hsum4(lo: __m256d, hi: __m256d) -> f64 {
-        unsafe {
-            let s = _mm256_add_pd(lo, hi);
-            let t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
-            _mm_cvtsd_f64(t) + _mm_cvtsd_f64(_mm_unpackhi_pd(t, t))
         }
     }
 
@@ -772,43 +874,46 @@ pub(crate) mod simd {
         }
     }
 
+    /// The per-object loop of [`Engine::object_sums`] on lanes `V`.
     #[inline(always)]
-    fn sums_from(h: [f64; 6]) -> Sums {
-        Sums {
-            s: [h[0], h[1], h[2]],
-            t: [h[3], h[4], h[5]],
-        }
-    }
-
-    /// One lane group of four (lanes `half * 4 ..`) into the accumulators.
-    #[inline(always)]
-    unsafe fn step4<P: PriorDelta, const GRAD: bool, const BIAS: bool, const TAIL: bool>(
-        a: &mut [__m256d; 6],
-        d: __m256d,
-        dpi: __m256d,
-        c: (__m256d, __m256d),
-    ) {
+    unsafe fn object_sums<V: Lanes, T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+        x: &[T],
+        x_shift: f64,
+        prior: P,
+        c2: f64,
+        shift: f64,
+    ) -> Sums {
+        const { assert!(LANES == 8) };
         unsafe {
-            let (c2, neg_shift) = c;
-            let q = _mm256_mul_pd(d, d);
-            let mut arg = _mm256_fmadd_pd(q, c2, neg_shift);
-            // The padded tail's dpi = +inf is what zeroes its weights.
-            if !P::ZERO || TAIL {
-                arg = _mm256_sub_pd(arg, dpi);
+            let c = (V::splat(c2), V::splat(-shift));
+            let xs = V::splat(x_shift);
+            let mut a = [V::splat(0.0); 6];
+            let full = x.len() / LANES * LANES;
+            let mut j = 0;
+            while j < full {
+                // The hardware prefetcher alone left the loop waiting on
+                // memory (1.8 -> 1.0 ns per sample on one core, 1e7
+                // samples); the address may run past the end, which a
+                // prefetch tolerates.
+                _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().wrapping_add(j + PREFETCH_AHEAD) as *const i8);
+                prior.prefetch(j + PREFETCH_AHEAD);
+                let d = V::add(V::load(x.as_ptr().add(j)), xs);
+                step::<V, P, GRAD, BIAS, false>(&mut a, d, V::load_prior(&prior, j), c, None);
+                j += LANES;
             }
-            let w = exp4(arg);
-            a[0] = _mm256_add_pd(a[0], w);
-            if GRAD {
-                a[1] = _mm256_fmadd_pd(w, d, a[1]);
-                a[2] = _mm256_fmadd_pd(w, q, a[2]);
+            if full < x.len() {
+                let (v, dpi, mask) = V::load_tail(x, &prior, full);
+                step::<V, P, GRAD, BIAS, true>(&mut a, V::add(v, xs), dpi, c, Some(mask));
             }
-            if BIAS {
-                let w2 = _mm256_mul_pd(w, w);
-                a[3] = _mm256_add_pd(a[3], w2);
-                if GRAD {
-                    a[4] = _mm256_fmadd_pd(w2, d, a[4]);
-                    a[5] = _mm256_fmadd_pd(w2, q, a[5]);
+            let mut h = [0.0; 6];
+            for k in 0..6 {
+                if used::<GRAD, BIAS>(k) {
+                    h[k] = V::hsum(a[k]);
                 }
+            }
+            Sums {
+                s: [h[0], h[1], h[2]],
+                t: [h[3], h[4], h[5]],
             }
         }
     }
@@ -822,40 +927,9 @@ pub(crate) mod simd {
             c2: f64,
             shift: f64,
         ) -> Sums {
-            const { assert!(LANES == 8) };
             // SAFETY: only called from the AVX-512 copy of the kernel (see
-            // FusedStore::block), and every load below is in bounds.
-            unsafe {
-                let c = (_mm512_set1_pd(c2), _mm512_set1_pd(-shift));
-                let xs = _mm512_set1_pd(x_shift);
-                let mut a = [_mm512_setzero_pd(); 6];
-                let full = x.len() / LANES * LANES;
-                let mut j = 0;
-                while j < full {
-                    // The hardware prefetcher alone left the loop waiting on
-                    // memory (1.8 -> 1.0 ns per sample on one core, 1e7
-                    // samples); the address may run past the end, which a
-                    // prefetch tolerates.
-                    _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().wrapping_add(j + PREFETCH_AHEAD) as *const i8);
-                    prior.prefetch(j + PREFETCH_AHEAD);
-                    let d = _mm512_add_pd(T::load8(x.as_ptr().add(j)), xs);
-                    step8::<P, GRAD, BIAS, false>(&mut a, d, prior.load8(j), c, 0xff);
-                    j += LANES;
-                }
-                if full < x.len() {
-                    // Masked loads read only the samples that exist.
-                    let mask = (1u8 << (x.len() - full)) - 1;
-                    let d = _mm512_add_pd(T::load8_tail(x.as_ptr().add(full), mask), xs);
-                    step8::<P, GRAD, BIAS, true>(&mut a, d, prior.load8_tail(full, mask), c, mask);
-                }
-                let mut h = [0.0; 6];
-                for k in 0..6 {
-                    if used::<GRAD, BIAS>(k) {
-                        h[k] = hsum8(a[k]);
-                    }
-                }
-                sums_from(h)
-            }
+            // FusedStore::block); object_sums loads in bounds.
+            unsafe { object_sums::<V8, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
         }
     }
 
@@ -868,50 +942,36 @@ pub(crate) mod simd {
             c2: f64,
             shift: f64,
         ) -> Sums {
-            const { assert!(LANES == 8) };
-            // SAFETY: only called from the AVX2 copy of the kernel, and
-            // every load below is in bounds.
-            unsafe {
-                let c = (_mm256_set1_pd(c2), _mm256_set1_pd(-shift));
-                let xs = _mm256_set1_pd(x_shift);
-                // Lanes 0-3 and 4-7 of each lane group.
-                let mut lo = [_mm256_setzero_pd(); 6];
-                let mut hi = [_mm256_setzero_pd(); 6];
-                let full = x.len() / LANES * LANES;
-                let mut j = 0;
-                while j < full {
-                    _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().wrapping_add(j + PREFETCH_AHEAD) as *const i8);
-                    prior.prefetch(j + PREFETCH_AHEAD);
-                    let d = _mm256_add_pd(T::load4(x.as_ptr().add(j)), xs);
-                    step4::<P, GRAD, BIAS, false>(&mut lo, d, prior.load4(j), c);
-                    let d = _mm256_add_pd(T::load4(x.as_ptr().add(j + 4)), xs);
-                    step4::<P, GRAD, BIAS, false>(&mut hi, d, prior.load4(j + 4), c);
-                    j += LANES;
-                }
-                if full < x.len() {
-                    let (d, dpi) = tail(x, x_shift, prior, full);
-                    step4::<P, GRAD, BIAS, true>(
-                        &mut lo,
-                        _mm256_loadu_pd(d.as_ptr()),
-                        _mm256_loadu_pd(dpi.as_ptr()),
-                        c,
-                    );
-                    step4::<P, GRAD, BIAS, true>(
-                        &mut hi,
-                        _mm256_loadu_pd(d.as_ptr().add(4)),
-                        _mm256_loadu_pd(dpi.as_ptr().add(4)),
-                        c,
-                    );
-                }
-                let mut h = [0.0; 6];
-                for k in 0..6 {
-                    if used::<GRAD, BIAS>(k) {
-                        h[k] = hsum4(lo[k], hi[k]);
-                    }
-                }
-                sums_from(h)
-            }
+            // SAFETY: only called from the AVX2 copy of the kernel.
+            unsafe { object_sums::<V4x2, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
         }
+    }
+
+    /// sum_j exp(buf_j) with the kernel's exp on lanes `V`.
+    #[inline(always)]
+    unsafe fn exp_sum<V: Lanes>(buf: &[f64]) -> f64 {
+        let chunks = buf.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        unsafe {
+            let mut a = V::splat(0.0);
+            for c in chunks {
+                a = V::add(a, V::exp(V::load(c.as_ptr())));
+            }
+            rest.iter()
+                .fold(V::hsum(a), |t, &v| t + crate::fastmath::exp_nonpositive(v))
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    pub(crate) fn exp_sum_avx512(buf: &[f64]) -> f64 {
+        // SAFETY: the CPU has the features this function is compiled for.
+        unsafe { exp_sum::<V8>(buf) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn exp_sum_avx2(buf: &[f64]) -> f64 {
+        // SAFETY: as above.
+        unsafe { exp_sum::<V4x2>(buf) }
     }
 }
 
