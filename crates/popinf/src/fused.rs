@@ -435,16 +435,24 @@ impl PriorDelta for NoPrior {
     }
 }
 
+/// Hints the CPU to fetch `column[j]` into L1; any j (a prefetch of an
+/// address past the end never faults).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch<T>(column: &[T], j: usize) {
+    // SAFETY: _mm_prefetch only hints; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            column.as_ptr().wrapping_add(j) as *const i8
+        )
+    }
+}
+
 impl PriorDelta for Column64<'_> {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn prefetch(&self, j: usize) {
-        // SAFETY: a prefetch never faults, whatever the address.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                self.0.as_ptr().wrapping_add(j) as *const i8,
-            )
-        }
+        prefetch(self.0, j)
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -480,12 +488,7 @@ impl PriorDelta for Column32<'_> {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn prefetch(&self, j: usize) {
-        // SAFETY: a prefetch never faults, whatever the address.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                self.0.as_ptr().wrapping_add(j) as *const i8,
-            )
-        }
+        prefetch(self.0, j)
     }
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
@@ -895,7 +898,7 @@ pub(crate) mod simd {
                 // memory (1.8 -> 1.0 ns per sample on one core, 1e7
                 // samples); the address may run past the end, which a
                 // prefetch tolerates.
-                _mm_prefetch::<_MM_HINT_T0>(x.as_ptr().wrapping_add(j + PREFETCH_AHEAD) as *const i8);
+                super::prefetch(x, j + PREFETCH_AHEAD);
                 prior.prefetch(j + PREFETCH_AHEAD);
                 let d = V::add(V::load(x.as_ptr().add(j)), xs);
                 step::<V, P, GRAD, BIAS, false>(&mut a, d, V::load_prior(&prior, j), c, None);
