@@ -249,9 +249,23 @@ impl FusedStore {
         );
         let mut ln_sum = crate::likelihood::LnSum::default();
         let mut m = [0.0f64; 3];
+        // The bias corrections, and ln L_i of single-sample objects.
         let mut correction = 0.0;
         for i in start..end {
             let (a, b) = (offsets[i], offsets[i + 1]);
+            if b - a == 1 {
+                // One sample (e.g. a catalog of point estimates): its weight
+                // is the whole sum, so ln L_i = ln p - ln pi with no exp,
+                // and the bias correction and its gradient are exactly 0.
+                // (lo is the sample itself, in either storage.)
+                let d = self.lo[i] - form.x0;
+                correction += c0 + c2 * d * d - self.ln_prior_min[i];
+                if GRAD {
+                    m[1] += d;
+                    m[2] += d * d;
+                }
+                continue;
+            }
             let prior = if self.constant_prior[i] {
                 Prior::Constant
             } else {
