@@ -397,11 +397,7 @@ fn main() -> ExitCode {
                 n_obj: 0,
                 n_samp,
                 threads: threads.unwrap_or_else(rayon::current_num_threads),
-                storage: if f32 {
-                    popinf::fused::SampleStorage::F32
-                } else {
-                    popinf::fused::SampleStorage::F64
-                },
+                storage: storage_flag(f32),
                 seed,
                 nuts: (chains, tune, draws),
             },
@@ -423,11 +419,7 @@ fn main() -> ExitCode {
                 n_samp,
                 threads: threads.unwrap_or_else(rayon::current_num_threads),
                 reps,
-                storage: if f32 {
-                    popinf::fused::SampleStorage::F32
-                } else {
-                    popinf::fused::SampleStorage::F64
-                },
+                storage: storage_flag(f32),
                 general_kernel: general,
             },
             scaling,
@@ -439,6 +431,15 @@ fn main() -> ExitCode {
             eprintln!("popinf: error: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The storage `--f32` selects.
+fn storage_flag(f32: bool) -> popinf::fused::SampleStorage {
+    if f32 {
+        popinf::fused::SampleStorage::F32
+    } else {
+        popinf::fused::SampleStorage::F64
     }
 }
 

@@ -104,16 +104,9 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         like = like.without_fused_kernel();
     }
     let elements = catalog.total_samples();
-    // The memory reference reads an array of the size the kernel streams.
-    let copy32: Vec<f32> = match like.storage() {
-        Some(SampleStorage::F32) => catalog.values().iter().map(|&v| v as f32).collect(),
-        _ => Vec::new(),
-    };
-    let bytes = if copy32.is_empty() {
-        elements * 8
-    } else {
-        elements * 4
-    };
+    // The memory reference reads exactly what the kernel streams.
+    let stored = like.stored_samples();
+    let bytes = stored.bytes();
     let read_chunk = elements.div_ceil(s.threads * 16).max(1);
     // Arguments spread over [-30, 0], as scaled log-weights are.
     let exp_buf: Vec<f64> = (0..EXP_BUFFER)
@@ -155,17 +148,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
                         })
                         .sum::<f64>()
                 });
-            times[3] = time_ms(&mut || {
-                sink += if copy32.is_empty() {
-                    catalog
-                        .values()
-                        .par_chunks(read_chunk)
-                        .map(fastmath::sum_f64)
-                        .sum::<f64>()
-                } else {
-                    copy32.par_chunks(read_chunk).map(fastmath::sum_f32).sum::<f64>()
-                }
-            });
+            times[3] = time_ms(&mut || sink += stored.read_all(read_chunk));
             // The first three rounds warm caches, pages and threads.
             if rep >= 3 {
                 rows.push(times);
@@ -195,7 +178,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         } else {
             "general"
         },
-        storage: if copy32.is_empty() { "f64" } else { "f32" },
+        storage: like.storage().unwrap_or_default().name(),
         exp_ns_per_element: per(ms_exp),
         read_ns_per_element: per(ms_read),
         read_gb_per_s: bytes as f64 / (ms_read * 1e6),
@@ -442,10 +425,7 @@ pub fn bench_fit(s: &FitBenchSettings) -> Result<FitBench> {
                     n_obj,
                     n_samp,
                     threads,
-                    storage: match storage {
-                        SampleStorage::F32 => "f32",
-                        SampleStorage::F64 => "f64",
-                    },
+                    storage: storage.name(),
                     chains,
                     tune,
                     draws,

@@ -34,7 +34,7 @@ pub(crate) const EXP_MIN: f64 = -708.0;
 /// a * b + c, as one fused instruction or as two. Rust never contracts
 /// `a * b + c` into an FMA on its own, and `f64::mul_add` on a CPU without
 /// FMA is a slow software routine; so the kernels are generic over this,
-/// and their FMA-capable copies ([`multiversion!`]) take [`Fused`].
+/// and their FMA-capable copies take [`Fused`].
 pub trait MulAdd {
     fn mul_add(a: f64, b: f64, c: f64) -> f64;
 }
@@ -227,75 +227,6 @@ pub fn subtract_const_max_lanes(ln_w: &mut [f64], c: f64) -> f64 {
     }
     acc.iter()
         .fold(f64::NEG_INFINITY, |m, &v| if v > m { v } else { m })
-}
-
-/// Defines a function compiled three times — for AVX-512, for AVX2 + FMA
-/// and for the build's baseline — and calling the widest copy this CPU
-/// runs ([`isa`]). The body must be `#[inline(always)]`-friendly (no
-/// closures, which would be compiled without the copy's target features).
-macro_rules! multiversion {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
-        $(#[$meta])*
-        $vis fn $name($($arg: $ty),*) -> $ret {
-            #[inline(always)]
-            fn body($($arg: $ty),*) -> $ret $body
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-            fn avx512($($arg: $ty),*) -> $ret {
-                body($($arg),*)
-            }
-            #[cfg(target_arch = "x86_64")]
-            #[target_feature(enable = "avx2,fma")]
-            fn avx2($($arg: $ty),*) -> $ret {
-                body($($arg),*)
-            }
-            match $crate::fastmath::isa() {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: isa() checked that the CPU has these features.
-                $crate::fastmath::Isa::Avx512 => unsafe { avx512($($arg),*) },
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above.
-                $crate::fastmath::Isa::Avx2 => unsafe { avx2($($arg),*) },
-                _ => body($($arg),*),
-            }
-        }
-    };
-}
-
-multiversion! {
-    /// Plain sum of a float64 array: the bench's memory-read reference.
-    pub fn sum_f64(buf: &[f64]) -> f64 {
-        let mut acc = [0.0; LANES];
-        let chunks = buf.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for l in 0..LANES {
-                acc[l] += c[l];
-            }
-        }
-        for (a, &v) in acc.iter_mut().zip(rest) {
-            *a += v;
-        }
-        sum_lanes(acc)
-    }
-}
-
-multiversion! {
-    /// As [`sum_f64`] for a float32 array (float64 accumulation).
-    pub fn sum_f32(buf: &[f32]) -> f64 {
-        let mut acc = [0.0; LANES];
-        let chunks = buf.chunks_exact(LANES);
-        let rest = chunks.remainder();
-        for c in chunks {
-            for l in 0..LANES {
-                acc[l] += c[l] as f64;
-            }
-        }
-        for (a, &v) in acc.iter_mut().zip(rest) {
-            *a += v as f64;
-        }
-        sum_lanes(acc)
-    }
 }
 
 /// The widest instruction set the kernels have a compiled copy for.

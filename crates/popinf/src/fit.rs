@@ -420,7 +420,9 @@ impl RunFile {
         let storage = match self.likelihood.storage.as_deref().unwrap_or("f64") {
             "f64" | "float64" => SampleStorage::F64,
             "f32" | "float32" => {
-                if population != "gaussian" {
+                // The same rule ImportanceLikelihood::with_storage applies,
+                // checked here so the run fails before any data is read.
+                if !crate::population::PopulationModel::has_quadratic_form(&model) {
                     return invalid!(
                         "likelihood.storage = \"f32\" is available for the gaussian population model only \
                          (its fused kernel); remove it or use storage = \"f64\" for '{population}'"
@@ -593,13 +595,7 @@ impl RunFile {
         r.model.population = Some(cfg.population.clone());
         r.likelihood.kind = Some(cfg.likelihood.clone());
         r.likelihood.bias_correction = Some(cfg.bias_correction);
-        r.likelihood.storage = Some(
-            match cfg.storage {
-                SampleStorage::F64 => "f64",
-                SampleStorage::F32 => "f32",
-            }
-            .into(),
-        );
+        r.likelihood.storage = Some(cfg.storage.name().into());
         r.likelihood.parametrisation = Some(
             match cfg.parametrisation {
                 Parametrisation::NonCentred => "non-centred",

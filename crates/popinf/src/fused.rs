@@ -18,8 +18,7 @@ use crate::fastmath::{Isa, LANES, MulAdd, Separate, exp_nonpositive_with, isa, s
 use crate::population::QuadraticForm;
 
 /// How the fused kernel stores the samples it streams.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SampleStorage {
     /// Read the catalog's float64 values in place (no copy).
     #[default]
@@ -30,6 +29,16 @@ pub enum SampleStorage {
     /// to the values themselves; all arithmetic stays float64. Halves the
     /// memory read per evaluation.
     F32,
+}
+
+impl SampleStorage {
+    /// As written in run files and bench output.
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleStorage::F64 => "f64",
+            SampleStorage::F32 => "f32",
+        }
+    }
 }
 
 /// A scaled sum below this means the shift was too loose for the sum to
@@ -178,10 +187,9 @@ impl FusedStore {
         self.storage
     }
 
-    /// Bytes of the float32 copy (0 for float64 storage) plus the
-    /// per-object arrays.
-    pub(crate) fn heap_bytes(&self) -> usize {
-        self.values32.capacity() * 4 + self.ln_prior32.capacity() * 4 + self.lo.capacity() * 25
+    /// The float32 copy, when that is the storage.
+    pub(crate) fn values32(&self) -> Option<&[f32]> {
+        (self.storage == SampleStorage::F32).then_some(&self.values32[..])
     }
 
     /// Over objects [start, end): [sum_i ln L_i (without -ln S_i and
@@ -266,43 +274,47 @@ impl FusedStore {
                 }
                 continue;
             }
-            let prior = if self.constant_prior[i] {
-                Prior::Constant
-            } else {
-                match self.storage {
-                    SampleStorage::F32 => Prior::Column32(&self.ln_prior32[a..b]),
-                    SampleStorage::F64 => Prior::Column64(
-                        &column.expect("a per-sample column when ln pi varies")[a..b],
-                        self.ln_prior_min[i],
-                    ),
-                }
-            };
             // The bound: max of c2 d^2 over the sample range, at the point
             // of the range nearest the peak d = 0.
             let d_near = 0.0f64.clamp(self.lo[i] - form.x0, self.hi[i] - form.x0);
             let q_max = c2 * d_near * d_near;
-            let x_shift = match self.storage {
-                SampleStorage::F64 => -form.x0,
-                SampleStorage::F32 => self.lo[i] - form.x0,
-            };
-            let x32: &[f32] = match self.storage {
-                SampleStorage::F32 => &self.values32[a..b],
-                SampleStorage::F64 => &[],
-            };
-            let mut shift = q_max;
-            let mut sums =
-                sums_for::<E, GRAD, BIAS>(self.storage, &values[a..b], x32, x_shift, prior, c2, shift);
-            if sums.s[0] < TINY_SUM || sums.s[0].is_nan() {
-                shift = match self.storage {
-                    SampleStorage::F64 => exact_max(&values[a..b], x_shift, prior, c2),
-                    SampleStorage::F32 => exact_max(x32, x_shift, prior, c2),
-                };
-                if shift == f64::NEG_INFINITY {
-                    // Every weight is exactly zero: ln L = -inf.
-                    return [f64::NEG_INFINITY, 0.0, 0.0, 0.0];
+            // One monomorphised pass per storage and prior kind, chosen
+            // once per object, not per sample. (No closures: a closure
+            // would be compiled without the caller's target features and
+            // take the inlined loop with it.)
+            let pass = match (self.storage, self.constant_prior[i]) {
+                (SampleStorage::F64, true) => {
+                    object_pass::<E, _, _, GRAD, BIAS>(&values[a..b], -form.x0, NoPrior, c2, q_max)
                 }
-                sums = sums_for::<E, GRAD, BIAS>(self.storage, &values[a..b], x32, x_shift, prior, c2, shift);
-            }
+                (SampleStorage::F64, false) => object_pass::<E, _, _, GRAD, BIAS>(
+                    &values[a..b],
+                    -form.x0,
+                    Column64(
+                        &column.expect("a per-sample column when ln pi varies")[a..b],
+                        self.ln_prior_min[i],
+                    ),
+                    c2,
+                    q_max,
+                ),
+                (SampleStorage::F32, true) => object_pass::<E, _, _, GRAD, BIAS>(
+                    &self.values32[a..b],
+                    self.lo[i] - form.x0,
+                    NoPrior,
+                    c2,
+                    q_max,
+                ),
+                (SampleStorage::F32, false) => object_pass::<E, _, _, GRAD, BIAS>(
+                    &self.values32[a..b],
+                    self.lo[i] - form.x0,
+                    Column32(&self.ln_prior32[a..b]),
+                    c2,
+                    q_max,
+                ),
+            };
+            let Some((sums, shift)) = pass else {
+                // Every weight is exactly zero: ln L = -inf.
+                return [f64::NEG_INFINITY, 0.0, 0.0, 0.0];
+            };
             let s0 = sums.s[0];
             ln_sum.add(c0 - self.ln_prior_min[i] + shift, s0);
             let inv_s0 = 1.0 / s0;
@@ -328,73 +340,100 @@ impl FusedStore {
     }
 }
 
+/// The samples as the kernel streams them: the catalog's float64 values,
+/// or the float32 copy.
+#[derive(Debug, Clone, Copy)]
+pub enum StoredSamples<'a> {
+    F64(&'a [f64]),
+    F32(&'a [f32]),
+}
+
+impl StoredSamples<'_> {
+    pub fn bytes(&self) -> usize {
+        match self {
+            StoredSamples::F64(x) => x.len() * 8,
+            StoredSamples::F32(x) => x.len() * 4,
+        }
+    }
+
+    /// Reads every stored value once (a plain sum over `chunk`-sized
+    /// pieces in parallel): the bench's memory-read reference.
+    pub fn read_all(&self, chunk: usize) -> f64 {
+        use rayon::prelude::*;
+        match self {
+            StoredSamples::F64(x) => x.par_chunks(chunk.max(1)).map(sum_stored).sum(),
+            StoredSamples::F32(x) => x.par_chunks(chunk.max(1)).map(sum_stored).sum(),
+        }
+    }
+}
+
+/// The bench's memory-read reference: sum_j x_j.
+fn sum_stored<T: Stored>(x: &[T]) -> f64 {
+    lane_sum::<T, false>(x)
+}
+
 /// sum_j exp(buf_j) (buf_j <= 0) with the kernel's own exp, in the copy
 /// the kernel runs: the bench's reference for the bare vectorised exp.
 pub fn exp_reference_sum(buf: &[f64]) -> f64 {
+    lane_sum::<f64, true>(buf)
+}
+
+/// sum_j x_j, or sum_j exp(x_j) with `EXP`, in the copy the kernel runs.
+fn lane_sum<T: Stored, const EXP: bool>(x: &[T]) -> f64 {
     match isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: isa() checked that the CPU has these features.
-        Isa::Avx512 => unsafe { simd::exp_sum_avx512(buf) },
+        Isa::Avx512 => unsafe { simd::lane_sum_avx512::<T, EXP>(x) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Isa::Avx2 => unsafe { simd::exp_sum_avx2(buf) },
+        Isa::Avx2 => unsafe { simd::lane_sum_avx2::<T, EXP>(x) },
         _ => {
             let mut acc = [0.0; LANES];
-            for (j, &v) in buf.iter().enumerate() {
-                acc[j % LANES] += exp_nonpositive_with::<Separate>(v);
+            for (j, v) in x.iter().enumerate() {
+                acc[j % LANES] += if EXP {
+                    exp_nonpositive_with::<Separate>(v.get())
+                } else {
+                    v.get()
+                };
             }
             sum_lanes(acc)
         }
     }
 }
 
-/// Where ln pi comes from for one object: one constant (folded into the
-/// shift), or a column with the value to subtract from each entry.
-#[derive(Clone, Copy)]
-enum Prior<'a> {
-    Constant,
-    Column64(&'a [f64], f64),
-    /// Already stored relative to the object's smallest ln pi.
-    Column32(&'a [f32]),
-}
-
-impl Prior<'_> {
-    /// ln pi at sample j less the object's smallest ln pi.
-    #[inline(always)]
-    fn delta(&self, j: usize) -> f64 {
-        match *self {
-            Prior::Constant => 0.0,
-            Prior::Column64(p, base) => p[j] - base,
-            Prior::Column32(p) => p[j] as f64,
-        }
-    }
-}
-
-/// [`object_sums`] with one monomorphised loop per storage and prior kind,
-/// so the choice is made once per object, not per sample. (No closures
-/// here: a closure would be compiled without the caller's target features
-/// and take the inlined loop with it.)
+/// One object's sums and the shift they are scaled by: first with the
+/// bound `q_max`; if that leaves the sum so small it loses precision
+/// (the bound was loose by more than e^575), again with the exact maximum.
+/// `None` when every weight is exactly 0.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn sums_for<E: Engine, const GRAD: bool, const BIAS: bool>(
-    storage: SampleStorage,
-    x64: &[f64],
-    x32: &[f32],
+fn object_pass<E: Engine, T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+    x: &[T],
     x_shift: f64,
-    prior: Prior<'_>,
+    prior: P,
     c2: f64,
-    shift: f64,
-) -> Sums {
-    match (storage, prior) {
-        (SampleStorage::F64, Prior::Constant) => {
-            E::object_sums::<_, _, GRAD, BIAS>(x64, x_shift, NoPrior, c2, shift)
-        }
-        (SampleStorage::F64, Prior::Column64(p, base)) => {
-            E::object_sums::<_, _, GRAD, BIAS>(x64, x_shift, Column64(p, base), c2, shift)
-        }
-        (_, Prior::Column32(p)) => E::object_sums::<_, _, GRAD, BIAS>(x32, x_shift, Column32(p), c2, shift),
-        (_, _) => E::object_sums::<_, _, GRAD, BIAS>(x32, x_shift, NoPrior, c2, shift),
+    q_max: f64,
+) -> Option<(Sums, f64)> {
+    let sums = E::object_sums::<T, P, GRAD, BIAS>(x, x_shift, prior, c2, q_max);
+    if sums.s[0] >= TINY_SUM {
+        return Some((sums, q_max));
     }
+    // max_j q(d_j) - dpi_j: the exact logsumexp shift.
+    let shift = x
+        .iter()
+        .enumerate()
+        .map(|(j, v)| {
+            let d = v.get() + x_shift;
+            c2 * d * d - prior.at(j)
+        })
+        .fold(f64::NEG_INFINITY, f64::max);
+    if shift == f64::NEG_INFINITY {
+        return None;
+    }
+    // (Not `bool::then` with a closure: see the note in block_body.)
+    Some((
+        E::object_sums::<T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift),
+        shift,
+    ))
 }
 
 /// ln pi at sample j less the object's smallest ln pi.
@@ -598,18 +637,6 @@ impl Sums {
         }
         sums
     }
-}
-
-/// max_j q(d_j) - dpi_j: the exact logsumexp shift, for the rare object
-/// whose bound was too loose.
-fn exact_max<T: Stored>(x: &[T], x_shift: f64, prior: Prior<'_>, c2: f64) -> f64 {
-    x.iter()
-        .enumerate()
-        .map(|(j, v)| {
-            let d = v.get() + x_shift;
-            c2 * d * d - prior.delta(j)
-        })
-        .fold(f64::NEG_INFINITY, f64::max)
 }
 
 /// The per-object loop in explicit AVX-512 and AVX2 vectors. The compiler's
@@ -964,31 +991,41 @@ pub(crate) mod simd {
         }
     }
 
-    /// sum_j exp(buf_j) with the kernel's exp on lanes `V`.
+    /// sum_j x_j, or sum_j exp(x_j) with `EXP`, on lanes `V`; the tail
+    /// one value at a time.
     #[inline(always)]
-    unsafe fn exp_sum<V: Lanes>(buf: &[f64]) -> f64 {
-        let chunks = buf.chunks_exact(LANES);
-        let rest = chunks.remainder();
+    unsafe fn lane_sum<V: Lanes, T: Stored, const EXP: bool>(x: &[T]) -> f64 {
+        let full = x.len() / LANES * LANES;
         unsafe {
             let mut a = V::splat(0.0);
-            for c in chunks {
-                a = V::add(a, V::exp(V::load(c.as_ptr())));
+            let mut j = 0;
+            while j < full {
+                let v = V::load(x.as_ptr().add(j));
+                a = V::add(a, if EXP { V::exp(v) } else { v });
+                j += LANES;
             }
-            rest.iter()
-                .fold(V::hsum(a), |t, &v| t + crate::fastmath::exp_nonpositive(v))
+            let mut total = V::hsum(a);
+            for v in &x[full..] {
+                total += if EXP {
+                    crate::fastmath::exp_nonpositive(v.get())
+                } else {
+                    v.get()
+                };
+            }
+            total
         }
     }
 
     #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-    pub(crate) fn exp_sum_avx512(buf: &[f64]) -> f64 {
+    pub(crate) fn lane_sum_avx512<T: Stored, const EXP: bool>(x: &[T]) -> f64 {
         // SAFETY: the CPU has the features this function is compiled for.
-        unsafe { exp_sum::<V8>(buf) }
+        unsafe { lane_sum::<V8, T, EXP>(x) }
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub(crate) fn exp_sum_avx2(buf: &[f64]) -> f64 {
+    pub(crate) fn lane_sum_avx2<T: Stored, const EXP: bool>(x: &[T]) -> f64 {
         // SAFETY: as above.
-        unsafe { exp_sum::<V4x2>(buf) }
+        unsafe { lane_sum::<V4x2, T, EXP>(x) }
     }
 }
 
@@ -1173,30 +1210,65 @@ mod tests {
         let v64 = f64s.ln_likelihood_grad(&theta, &mut g64);
         let v32 = f32s.ln_likelihood_grad(&theta, &mut g32);
         let eps = f32::EPSILON as f64 / 2.0;
-        let bound: f64 = (0..cat.n_obj())
-            .map(|i| {
-                let v = cat.object(i).values;
-                let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
-                    (l.min(x), h.max(x))
-                });
-                // |q'(d)| = |d| / sigma^2 at the farthest sample.
-                let slope = (lo - theta[0]).abs().max((hi - theta[0]).abs()) / (theta[1] * theta[1]);
-                slope * eps * (hi - lo)
-            })
-            .sum();
+        let s2 = theta[1] * theta[1];
+        // Per object: every d moves by at most e_i = 2^-24 (hi_i - lo_i),
+        // so ln p moves by at most delta_i = max|q'(d)| e_i = max|d| e_i /
+        // sigma^2. That bounds |d ln L_i| by delta_i; the gradient, a
+        // weighted mean of g(d) = (d / sigma^2, d^2 / sigma^3 - 1 / sigma),
+        // moves by at most max|g'| e_i (g at moved points) plus
+        // (e^(2 delta_i) - 1) max|g| (weights moved by e^(+-delta_i)).
+        let (mut bound, mut bound_g) = (0.0, [0.0; 2]);
+        for i in 0..cat.n_obj() {
+            let v = cat.object(i).values;
+            let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                (l.min(x), h.max(x))
+            });
+            let d_max = (lo - theta[0]).abs().max((hi - theta[0]).abs());
+            let e_i = eps * (hi - lo);
+            let delta = d_max * e_i / s2;
+            let reweight = (2.0 * delta).exp_m1();
+            bound += delta;
+            bound_g[0] += e_i / s2 + reweight * d_max / s2;
+            bound_g[1] +=
+                2.0 * d_max * e_i / (s2 * theta[1]) + reweight * (d_max * d_max / s2 + 1.0) / theta[1];
+        }
         let err = (v32 - v64).abs();
         assert!(err <= bound, "error {err} above bound {bound}");
         assert!(bound / v64.abs() < 1e-6, "bound {bound} vs |ln L| {}", v64.abs());
-        eprintln!("float32 storage: |d ln L| = {err:.3e} (bound {bound:.3e}), ln L = {v64:.6}");
         assert!(err > 0.0, "float32 storage changed nothing: is it in use?");
         for k in 0..2 {
+            let err_g = (g32[k] - g64[k]).abs();
             assert!(
-                (g32[k] - g64[k]).abs() < 1e-6 * g64[k].abs().max(1.0),
-                "{k}: {} vs {}",
-                g32[k],
-                g64[k]
+                err_g <= bound_g[k],
+                "gradient {k}: error {err_g} above bound {}",
+                bound_g[k]
             );
         }
+        eprintln!(
+            "float32 storage: |d ln L| = {err:.3e} (bound {bound:.3e}) of {v64:.3}; gradient errors {:.3e}, {:.3e} \
+             (bounds {:.3e}, {:.3e}) of {:.3}, {:.3}",
+            (g32[0] - g64[0]).abs(),
+            (g32[1] - g64[1]).abs(),
+            bound_g[0],
+            bound_g[1],
+            g64[0],
+            g64[1]
+        );
+    }
+
+    /// The bench's two references compute what they claim: sum of exp
+    /// (the kernel's exp, 1e-14 relative of libm's) and a plain sum.
+    #[test]
+    fn bench_references_sum_what_they_claim() {
+        let buf: Vec<f64> = (0..1003).map(|i| -30.0 * i as f64 / 1003.0).collect();
+        let want: f64 = buf.iter().map(|v| v.exp()).sum();
+        assert!(rel(exp_reference_sum(&buf), want) < 1e-14);
+        let x32: Vec<f32> = (0..1003).map(|i| i as f32 * 0.5).collect();
+        let x64: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
+        let exact = 0.5 * (1002.0 * 1003.0 / 2.0);
+        assert_eq!(StoredSamples::F64(&x64).read_all(100), exact);
+        assert_eq!(StoredSamples::F32(&x32).read_all(7), exact);
+        assert_eq!(StoredSamples::F32(&x32).bytes(), 4012);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::fastmath::{
     Isa, LANES, dot_lanes, exp_shifted_sum_padded, isa, subtract_const_max_lanes, subtract_max_lanes,
 };
-use crate::fused::{FusedStore, SampleStorage};
+use crate::fused::{FusedStore, SampleStorage, StoredSamples};
 use crate::invalid;
 use crate::population::{PopulationModel, QuadraticForm};
 use crate::psis::{k_hat_threshold, pareto_k_hat};
@@ -249,9 +249,12 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
         form.centred(self.model.n_params())
     }
 
-    /// Heap bytes the likelihood holds besides the catalog.
-    pub fn heap_bytes(&self) -> usize {
-        self.fused.as_ref().map_or(0, FusedStore::heap_bytes)
+    /// The samples as the kernel streams them.
+    pub fn stored_samples(&self) -> StoredSamples<'_> {
+        match self.fused.as_ref().and_then(FusedStore::values32) {
+            Some(x) => StoredSamples::F32(x),
+            None => StoredSamples::F64(self.catalog.values()),
+        }
     }
 
     /// Adds to each ln L_i half its estimated variance,

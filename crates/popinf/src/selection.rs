@@ -225,12 +225,24 @@ pub struct Selected<'a> {
 }
 
 impl Selected<'_> {
-    fn keep(n: usize, left_out: Vec<usize>) -> (Vec<usize>, Vec<usize>) {
+    /// `catalog` without the objects in `left_out` (sorted indices).
+    fn leaving_out(catalog: SampleCatalog, left_out: Vec<usize>) -> Result<Selected<'static>> {
+        let n = catalog.n_obj();
         let mut out = vec![false; n];
         for &i in &left_out {
             out[i] = true;
         }
-        ((0..n).filter(|&i| !out[i]).collect(), left_out)
+        let ids: Vec<usize> = (0..n).filter(|&i| !out[i]).collect();
+        let catalog = if left_out.is_empty() {
+            catalog
+        } else {
+            catalog.subset(&ids)?
+        };
+        Ok(Selected {
+            catalog: std::borrow::Cow::Owned(catalog),
+            ids,
+            left_out,
+        })
     }
 }
 
@@ -252,17 +264,7 @@ impl Selection {
         if hopeless.len() == catalog.n_obj() {
             return invalid!("no object has a sample the survey could have detected; check the selection");
         }
-        let (ids, left_out) = Selected::keep(catalog.n_obj(), hopeless);
-        let catalog = if left_out.is_empty() {
-            weighted
-        } else {
-            weighted.subset(&ids)?
-        };
-        Ok(Selected {
-            catalog: std::borrow::Cow::Owned(catalog),
-            ids,
-            left_out,
-        })
+        Selected::leaving_out(weighted, hopeless)
     }
 
     /// The naive method's catalog: each object's median as its true value,
@@ -275,17 +277,7 @@ impl Selection {
         if undetectable.len() == all.n_obj() {
             return invalid!("no object's median passes the selection");
         }
-        let (ids, left_out) = Selected::keep(all.n_obj(), undetectable);
-        let catalog = if left_out.is_empty() {
-            all
-        } else {
-            all.subset(&ids)?
-        };
-        Ok(Selected {
-            catalog: std::borrow::Cow::Owned(catalog),
-            ids,
-            left_out,
-        })
+        Selected::leaving_out(all, undetectable)
     }
 }
 
