@@ -31,6 +31,22 @@ pub(crate) const EXP_POLY: [f64; 12] = [
 /// Below this argument exp gives exactly 0.
 pub(crate) const EXP_MIN: f64 = -708.0;
 
+/// Coefficients of 2^r = e^(r ln 2): EXP_POLY's times (ln 2)^k, highest
+/// degree (11) first.
+pub(crate) const EXP2_POLY: [f64; 12] = {
+    let mut c = EXP_POLY;
+    let mut pow = 1.0;
+    let mut k = 0;
+    while k < 12 {
+        c[11 - k] = EXP_POLY[11 - k] * pow;
+        pow *= std::f64::consts::LN_2;
+        k += 1;
+    }
+    c
+};
+/// Below this (base-2) argument [`exp2_with`] gives 0.
+pub(crate) const EXP2_MIN: f64 = -1020.0;
+
 /// a * b + c, as one fused instruction or as two. Rust never contracts
 /// `a * b + c` into an FMA on its own, and `f64::mul_add` on a CPU without
 /// FMA is a slow software routine; so the kernels are generic over this,
@@ -71,6 +87,28 @@ pub(crate) fn exp_nonpositive(x: f64) -> f64 {
 pub(crate) fn exp_nonpositive_with<A: MulAdd>(x: f64) -> f64 {
     let y = exp_reduced::<A>(x.max(EXP_MIN));
     if x < EXP_MIN { 0.0 } else { y }
+}
+
+/// 2^y for y in [-1020, 1020], 0 below (and for NaN), with the
+/// multiply-adds done by `A`: y = n + r, |r| <= 1/2, 2^r = e^(r ln 2) by
+/// the same Taylor series as [`exp_nonpositive`] (truncation < 7e-15
+/// relative), times 2^n. The fused kernel works in base 2: its weights'
+/// exponents are quadratics, so the factor log2(e) folds into their
+/// coefficients and the reduction is one subtraction, not two multiply-adds.
+#[inline(always)]
+pub(crate) fn exp2_with<A: MulAdd>(y: f64) -> f64 {
+    if y.is_nan() || y < EXP2_MIN {
+        return 0.0;
+    }
+    let t = y + ROUND_MAGIC;
+    let n = t - ROUND_MAGIC;
+    // Exact: n is y rounded to the nearest integer.
+    let r = y - n;
+    let mut p = EXP2_POLY[0];
+    for &c in &EXP2_POLY[1..] {
+        p = A::mul_add(p, r, c);
+    }
+    p * f64::from_bits((t.to_bits().wrapping_add(1023)) << 52)
 }
 
 /// e^x for x in [-708, 709]: x = n ln2 + r, Taylor series of e^r to r^11 on

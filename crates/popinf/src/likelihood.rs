@@ -83,9 +83,8 @@ fn rescale_factor(old_max: f64, new_max: f64) -> f64 {
 }
 
 /// sum_i (m_i + ln s_i) with one `ln` per many objects: the s_i (sums of
-/// weights scaled so the largest is at most 1, and at least 1e-250) are
-/// multiplied until the product leaves [1e-200, 1e200], then its log is
-/// taken.
+/// weights scaled so the largest is at most 1) are multiplied until the
+/// product leaves [1e-200, 1e200], then its log is taken.
 #[derive(Default)]
 pub(crate) struct LnSum {
     shifts: f64,
@@ -97,6 +96,13 @@ impl LnSum {
     #[inline(always)]
     pub(crate) fn add(&mut self, shift: f64, s: f64) {
         self.shifts += shift;
+        // A sum scaled by a loose bound can be tiny: such a factor goes to
+        // the log at once, so that the product, kept in [1e-200, 1e200],
+        // times a factor in [1e-100, 1e100] never under- or overflows.
+        if !(1e-100..=1e100).contains(&s) {
+            self.log_of_products += s.ln();
+            return;
+        }
         self.product = if self.product == 0.0 { s } else { self.product * s };
         if !(1e-200..=1e200).contains(&self.product) {
             self.log_of_products += self.product.ln();
