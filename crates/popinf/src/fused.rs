@@ -341,13 +341,6 @@ impl FusedStore {
         Arrays { values, ln_prior }
     }
 
-    pub(crate) fn storage(&self) -> SampleStorage {
-        match self.data {
-            Data::F64(_) => SampleStorage::F64,
-            Data::F32(_) => SampleStorage::F32,
-        }
-    }
-
     /// The sample values as the kernel streams them.
     pub(crate) fn stored(&self) -> StoredSamples<'_> {
         match &self.data {
@@ -902,8 +895,6 @@ pub(crate) mod simd {
     use super::{Engine, LANES, LaneSums, PriorDelta, Stored, Sums};
     use crate::fastmath::{EXP_MIN, EXP_POLY, EXP2_MIN, EXP2_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
 
-    pub(crate) struct Avx512;
-    pub(crate) struct Avx2;
     /// Samples ahead to prefetch (8 KB of float64; 512 to 4096 measured
     /// alike here).
     const PREFETCH_AHEAD: usize = 1024;
@@ -911,7 +902,7 @@ pub(crate) mod simd {
     /// Eight float64 lanes and the operations the kernel needs. SAFETY (all
     /// methods): the CPU must have the instruction set of the implementing
     /// type, and loads must be in bounds.
-    trait Lanes: Copy {
+    pub(crate) trait Lanes: Copy {
         /// Which lanes of a tail hold samples.
         type Mask: Copy;
         unsafe fn splat(v: f64) -> Self;
@@ -942,11 +933,11 @@ pub(crate) mod simd {
 
     /// One AVX-512 register.
     #[derive(Clone, Copy)]
-    struct V8(__m512d);
+    pub(crate) struct V8(__m512d);
 
     /// Two AVX2 registers: lanes 0-3, 4-7.
     #[derive(Clone, Copy)]
-    struct V4x2(__m256d, __m256d);
+    pub(crate) struct V4x2(__m256d, __m256d);
 
     impl Lanes for V8 {
         type Mask = u8;
@@ -1309,7 +1300,12 @@ pub(crate) mod simd {
         }
     }
 
-    impl Engine for Avx512 {
+    /// Each copy of the kernel's loops: [`Avx512`] or [`Avx2`].
+    pub(crate) struct Vectors<V>(std::marker::PhantomData<V>);
+    pub(crate) type Avx512 = Vectors<V8>;
+    pub(crate) type Avx2 = Vectors<V4x2>;
+
+    impl<V: Lanes> Engine for Vectors<V> {
         #[inline(always)]
         fn object_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
             x: &[T],
@@ -1318,9 +1314,10 @@ pub(crate) mod simd {
             c2: f64,
             shift: f64,
         ) -> Sums {
-            // SAFETY: only called from the AVX-512 copy of the kernel (see
-            // FusedStore::block); object_sums loads in bounds.
-            unsafe { object_sums::<V8, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
+            // SAFETY: Vectors<V> is only used from the copy of the kernel
+            // compiled for V's instruction set (FusedStore::block_avx512,
+            // block_avx2); object_sums loads in bounds.
+            unsafe { object_sums::<V, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
         }
         #[inline(always)]
         fn group_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
@@ -1332,32 +1329,7 @@ pub(crate) mod simd {
         ) -> LaneSums {
             // SAFETY: as above; group_sums loads whole lane groups of a
             // slice whose length is a multiple of LANES.
-            unsafe { group_sums::<V8, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
-        }
-    }
-
-    impl Engine for Avx2 {
-        #[inline(always)]
-        fn object_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
-            x: &[T],
-            x_shift: f64,
-            prior: P,
-            c2: f64,
-            shift: f64,
-        ) -> Sums {
-            // SAFETY: only called from the AVX2 copy of the kernel.
-            unsafe { object_sums::<V4x2, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
-        }
-        #[inline(always)]
-        fn group_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
-            x: &[T],
-            x_shift: &[f64; LANES],
-            prior: P,
-            c2: f64,
-            shift: &[f64; LANES],
-        ) -> LaneSums {
-            // SAFETY: as above.
-            unsafe { group_sums::<V4x2, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
+            unsafe { group_sums::<V, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
         }
     }
 

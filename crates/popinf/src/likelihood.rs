@@ -145,8 +145,12 @@ pub struct ImportanceLikelihood<'c, M> {
     /// Subtract N ln Z of an unnormalised model (off when a
     /// `selection::PopulationLikelihood` owns the normalisation).
     normalise: bool,
-    /// The fused single-pass kernel, for models quadratic in the value.
-    fused: Option<FusedStore>,
+    /// The fused single-pass kernel's storage, for models quadratic in
+    /// the value; `None`: the general kernel.
+    fused_storage: Option<SampleStorage>,
+    /// Its copy of the samples, made at the first evaluation (so that
+    /// choosing a storage never holds two copies at once).
+    fused: std::sync::OnceLock<Option<FusedStore>>,
 }
 
 impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
@@ -194,11 +198,6 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
         let sum_ln_n_samples = (0..catalog.n_obj())
             .map(|i| (catalog.n_samples(i) as f64).ln())
             .sum();
-        let fused = if model.has_quadratic_form() {
-            FusedStore::new(catalog, SampleStorage::F64, &blocks)
-        } else {
-            None
-        };
         Ok(Self {
             catalog,
             blocks,
@@ -206,7 +205,8 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             parallel: total >= PARALLEL_MIN_SAMPLES,
             bias_correction: false,
             normalise: true,
-            fused,
+            fused_storage: (model.has_quadratic_form() && catalog.dim() == 1).then_some(SampleStorage::F64),
+            fused: std::sync::OnceLock::new(),
             model,
         })
     }
@@ -215,10 +215,7 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     /// float64. Float32 needs a model the fused kernel handles (one whose
     /// ln p is quadratic in the value: the Gaussian).
     pub fn with_storage(mut self, storage: SampleStorage) -> Result<Self> {
-        if self.fused.as_ref().map(FusedStore::storage) == Some(storage) {
-            return Ok(self);
-        }
-        if self.fused.is_none() {
+        if self.fused_storage.is_none() {
             if storage == SampleStorage::F64 {
                 return Ok(self);
             }
@@ -227,9 +224,10 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                  (its fused kernel); use float64 storage for this model"
             );
         }
-        // Drop the old copy before building the new one.
-        self.fused = None;
-        self.fused = FusedStore::new(self.catalog, storage, &self.blocks);
+        if self.fused_storage != Some(storage) {
+            self.fused_storage = Some(storage);
+            self.fused = std::sync::OnceLock::new();
+        }
         Ok(self)
     }
 
@@ -237,14 +235,23 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     /// (the straightforward implementation the fused one is checked
     /// against, and the bench's comparison).
     pub fn without_fused_kernel(mut self) -> Self {
-        self.fused = None;
+        self.fused_storage = None;
+        self.fused = std::sync::OnceLock::new();
         self
     }
 
     /// The storage the kernel streams, `None` for the general kernel
     /// (which reads the catalog's float64 values).
     pub fn storage(&self) -> Option<SampleStorage> {
-        self.fused.as_ref().map(FusedStore::storage)
+        self.fused_storage
+    }
+
+    /// The fused kernel's store, made on first use.
+    fn fused(&self) -> Option<&FusedStore> {
+        let storage = self.fused_storage?;
+        self.fused
+            .get_or_init(|| FusedStore::new(self.catalog, storage, &self.blocks))
+            .as_ref()
     }
 
     /// The model's quadratic form at theta, centred for the fused kernel;
@@ -259,7 +266,7 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
 
     /// The samples as the kernel streams them.
     pub fn stored_samples(&self) -> StoredSamples<'_> {
-        match &self.fused {
+        match self.fused() {
             Some(fused) => fused.stored(),
             None => StoredSamples::F64(self.catalog.values()),
         }
@@ -669,7 +676,7 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
 
     fn ln_likelihood(&self, theta: &[f64]) -> f64 {
         let mut total = [0.0];
-        match &self.fused {
+        match self.fused() {
             Some(fused) if let Some(form) = self.centred_form(theta) => {
                 self.reduce_blocks(1, &mut total, |block, out| {
                     out[0] = if self.bias_correction {
@@ -697,7 +704,7 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
         let p = self.model.n_params();
         let mut total = [0.0f64; MAX_PARAMS + 1];
         let total = &mut total[..p + 1];
-        match &self.fused {
+        match self.fused() {
             Some(fused) if let Some(form) = self.centred_form(theta) => {
                 let mut sums = [0.0; 4];
                 self.reduce_blocks(4, &mut sums, |block, out| {
