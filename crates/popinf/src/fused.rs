@@ -11,7 +11,9 @@
 //! quadratic's maximum over the object's sample range, less the smallest
 //! ln pi), so the samples are read once. Where the bound is so loose that
 //! the scaled weights would lose precision (more than e^-230 below it),
-//! the object is re-run with its exact maximum.
+//! the object is re-run with its exact maximum. The weights are powers of
+//! 2 (exponents times log2(e), folded into the quadratic's coefficients;
+//! see `fastmath::exp2_with`).
 //!
 //! The store keeps its own copy of the samples, laid out for the vector
 //! lanes: eight consecutive objects with the same number of samples are
@@ -208,7 +210,7 @@ impl Stored for f32 {
 }
 
 /// Per-object weighted sums: s = (sum w, sum w d, sum w d^2) and, for the
-/// bias correction, t = the same with w^2; w scaled by exp(-shift).
+/// bias correction, t = the same with w^2; w scaled by 2^-shift.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Sums {
     s: [f64; 3],
@@ -1436,8 +1438,8 @@ mod tests {
                     .unwrap()
                     .with_bias_correction(bias)
                     .without_fused_kernel();
-                // The last: exponents beyond the AVX-512 exp's range (the
-                // scalar fallback), and bounds loose enough to re-run.
+                // The last: exponents beyond the AVX-512 exp2's range, whose
+                // rounding errors exceed 1 (the exact pass).
                 for theta in [[3.0, 1.0], [4.5, 0.3], [2.0, 3.0], [9.0, 0.2], [3.5, 1e-15]] {
                     let (mut g1, mut g2) = ([0.0; 2], [0.0; 2]);
                     let v1 = fused.ln_likelihood_grad(&theta, &mut g1);
