@@ -104,10 +104,18 @@ pub(crate) fn exp2_with<A: MulAdd>(y: f64) -> f64 {
     let n = t - ROUND_MAGIC;
     // Exact: n is y rounded to the nearest integer.
     let r = y - n;
-    let mut p = EXP2_POLY[0];
-    for &c in &EXP2_POLY[1..] {
+    poly_times_pow2::<A>(&EXP2_POLY, r, t)
+}
+
+/// The polynomial `coeffs` (Horner, highest degree first) at r, times 2^n
+/// for the integer n left in t's low bits (t = n + ROUND_MAGIC, n >= -1022).
+#[inline(always)]
+fn poly_times_pow2<A: MulAdd>(coeffs: &[f64; 12], r: f64, t: f64) -> f64 {
+    let mut p = coeffs[0];
+    for &c in &coeffs[1..] {
         p = A::mul_add(p, r, c);
     }
+    // 2^n from t's low bits: exponent field n + 1023.
     p * f64::from_bits((t.to_bits().wrapping_add(1023)) << 52)
 }
 
@@ -118,12 +126,7 @@ fn exp_reduced<A: MulAdd>(xc: f64) -> f64 {
     let t = A::mul_add(xc, LOG2E, ROUND_MAGIC);
     let n = t - ROUND_MAGIC;
     let r = A::mul_add(-n, LN2_LO, A::mul_add(-n, LN2_HI, xc));
-    let mut p = EXP_POLY[0];
-    for &c in &EXP_POLY[1..] {
-        p = A::mul_add(p, r, c);
-    }
-    // 2^n from the integer left in t's low bits: exponent field n + 1023.
-    p * f64::from_bits((t.to_bits().wrapping_add(1023)) << 52)
+    poly_times_pow2::<A>(&EXP_POLY, r, t)
 }
 
 /// exp(x) for x in [-708, 709] (the population models' exponents, e.g.

@@ -933,6 +933,18 @@ pub(crate) mod simd {
         unsafe fn zero_outside(w: Self, mask: Self::Mask) -> Self;
     }
 
+    /// The polynomial `coeffs` (highest degree first) at r, by Horner.
+    #[inline(always)]
+    unsafe fn horner8(coeffs: &[f64; 12], r: __m512d) -> __m512d {
+        unsafe {
+            let mut p = _mm512_set1_pd(coeffs[0]);
+            for &c in &coeffs[1..] {
+                p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
+            }
+            p
+        }
+    }
+
     /// One AVX-512 register.
     #[derive(Clone, Copy)]
     pub(crate) struct V8(__m512d);
@@ -978,13 +990,9 @@ pub(crate) mod simd {
                 let n = _mm512_sub_pd(t, _mm512_set1_pd(ROUND_MAGIC));
                 let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_HI), xc);
                 let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_LO), r);
-                let mut p = _mm512_set1_pd(EXP_POLY[0]);
-                for &c in &EXP_POLY[1..] {
-                    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
-                }
                 // p * 2^n in one instruction, rounded once (exact while the
                 // result is normal).
-                V8(_mm512_scalef_pd(p, n))
+                V8(_mm512_scalef_pd(horner8(&EXP_POLY, r), n))
             }
         }
         /// No clamp: for -2^50 <= y the rounding below is exact and
@@ -999,11 +1007,7 @@ pub(crate) mod simd {
                 let t = _mm512_add_pd(y.0, _mm512_set1_pd(ROUND_MAGIC));
                 let n = _mm512_sub_pd(t, _mm512_set1_pd(ROUND_MAGIC));
                 let r = _mm512_sub_pd(y.0, n);
-                let mut p = _mm512_set1_pd(EXP2_POLY[0]);
-                for &c in &EXP2_POLY[1..] {
-                    p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
-                }
-                V8(_mm512_scalef_pd(p, n))
+                V8(_mm512_scalef_pd(horner8(&EXP2_POLY, r), n))
             }
         }
         #[inline(always)]
@@ -1054,15 +1058,24 @@ pub(crate) mod simd {
             let n = _mm256_sub_pd(t, _mm256_set1_pd(ROUND_MAGIC));
             let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_HI), xc);
             let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_LO), r);
-            let mut p = _mm256_set1_pd(EXP_POLY[0]);
-            for &c in &EXP_POLY[1..] {
+            let y = poly_times_pow2_4(&EXP_POLY, r, t);
+            let below = _mm256_cmp_pd::<_CMP_LT_OQ>(x, _mm256_set1_pd(EXP_MIN));
+            _mm256_blendv_pd(y, _mm256_setzero_pd(), below)
+        }
+    }
+
+    /// The polynomial `coeffs` (Horner, highest degree first) at r, times
+    /// 2^n for the integer n in t's low bits (t = n + ROUND_MAGIC, n >= -1022).
+    #[inline(always)]
+    unsafe fn poly_times_pow2_4(coeffs: &[f64; 12], r: __m256d, t: __m256d) -> __m256d {
+        unsafe {
+            let mut p = _mm256_set1_pd(coeffs[0]);
+            for &c in &coeffs[1..] {
                 p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(c));
             }
             let bits =
                 _mm256_slli_epi64::<52>(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)));
-            let y = _mm256_mul_pd(p, _mm256_castsi256_pd(bits));
-            let below = _mm256_cmp_pd::<_CMP_LT_OQ>(x, _mm256_set1_pd(EXP_MIN));
-            _mm256_blendv_pd(y, _mm256_setzero_pd(), below)
+            _mm256_mul_pd(p, _mm256_castsi256_pd(bits))
         }
     }
 
@@ -1074,13 +1087,7 @@ pub(crate) mod simd {
             let t = _mm256_add_pd(yc, _mm256_set1_pd(ROUND_MAGIC));
             let n = _mm256_sub_pd(t, _mm256_set1_pd(ROUND_MAGIC));
             let r = _mm256_sub_pd(yc, n);
-            let mut p = _mm256_set1_pd(EXP2_POLY[0]);
-            for &c in &EXP2_POLY[1..] {
-                p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(c));
-            }
-            let bits =
-                _mm256_slli_epi64::<52>(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)));
-            let w = _mm256_mul_pd(p, _mm256_castsi256_pd(bits));
+            let w = poly_times_pow2_4(&EXP2_POLY, r, t);
             let below = _mm256_cmp_pd::<_CMP_NGE_UQ>(y, _mm256_set1_pd(EXP2_MIN));
             _mm256_blendv_pd(w, _mm256_setzero_pd(), below)
         }
