@@ -3,7 +3,7 @@
 //! `f64::exp` calls libm one element at a time; the likelihood spends most
 //! of its time there. This polynomial exp has the same accuracy where it
 //! matters (arguments <= 0, relative error < 1e-14) and is written so LLVM
-//! vectorises the loop; on x86-64 a copy compiled for AVX2 is picked at run
+//! vectorises the loop; on x86-64 a copy compiled for AVX-512 or AVX2 is picked at run
 //! time, so the default build stays portable.
 
 pub(crate) const LOG2E: f64 = std::f64::consts::LOG2_E;

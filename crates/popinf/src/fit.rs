@@ -419,15 +419,11 @@ impl RunFile {
         };
         let storage = match self.likelihood.storage.as_deref().unwrap_or("f64") {
             "f64" | "float64" => SampleStorage::F64,
+            // Checked here (the rule with_storage applies) so that the run
+            // fails before any data is read.
             "f32" | "float32" => {
-                // The same rule ImportanceLikelihood::with_storage applies,
-                // checked here so the run fails before any data is read.
-                if !crate::population::PopulationModel::has_quadratic_form(&model) {
-                    return invalid!(
-                        "likelihood.storage = \"f32\" is available for the gaussian population model only \
-                         (its fused kernel); remove it or use storage = \"f64\" for '{population}'"
-                    );
-                }
+                let fused = crate::population::PopulationModel::has_quadratic_form(&model);
+                SampleStorage::F32.check(fused, &format!("'{population}'"))?;
                 SampleStorage::F32
             }
             other => return invalid!("unknown likelihood.storage '{other}' (use f64 or f32)"),

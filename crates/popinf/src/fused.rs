@@ -11,7 +11,7 @@
 //! quadratic's maximum over the object's sample range, less the smallest
 //! ln pi), so the samples are read once. Where the bound is so loose that
 //! the scaled weights would lose precision (more than e^-230 below it),
-//! the object is re-run with its exact maximum. The weights are powers of
+//! the object gets an exact pass (its exact maximum). The weights are powers of
 //! 2 (exponents times log2(e), folded into the quadratic's coefficients;
 //! see `fastmath::exp2_with`).
 //!
@@ -48,6 +48,19 @@ pub enum SampleStorage {
 }
 
 impl SampleStorage {
+    /// Float32 needs the fused kernel, i.e. a population model quadratic in
+    /// the value (the Gaussian); float64 works with every model. `model`
+    /// names it in the error.
+    pub(crate) fn check(self, has_fused_kernel: bool, model: &str) -> crate::error::Result<()> {
+        if self == SampleStorage::F32 && !has_fused_kernel {
+            return crate::invalid!(
+                "float32 sample storage (likelihood.storage = \"f32\", --f32) is available for the \
+                 gaussian population model only (its fused kernel); use float64 for {model}"
+            );
+        }
+        Ok(())
+    }
+
     /// As written in run files and bench output.
     pub fn name(self) -> &'static str {
         match self {
@@ -58,7 +71,7 @@ impl SampleStorage {
 }
 
 /// A scaled sum below this means the shift was too loose for the sums to
-/// keep full precision; the object is then re-run with its exact maximum.
+/// keep full precision; the object then gets the exact pass.
 /// (e^-230: the bias correction's T0/S0^2, with T0 >= S0^2/n, then stays
 /// far from float64's overflow and underflow.)
 const TINY_SUM: f64 = 1e-100;
@@ -83,6 +96,39 @@ struct Item {
 struct Arrays<T> {
     values: Aligned<T>,
     ln_prior: Aligned<T>,
+}
+
+impl<T: Stored> Arrays<T> {
+    /// The samples (and ln pi deltas, in base 2) in the items' layout.
+    fn copy(
+        catalog: &SampleCatalog,
+        items: &[Item],
+        total: usize,
+        lo: &[f64],
+        ln_prior_min: &[f64],
+        constant_prior: &[bool],
+    ) -> Self {
+        let has_column = constant_prior.iter().any(|&c| !c);
+        let mut values = Aligned::zeros(total);
+        let mut ln_prior = Aligned::zeros(if has_column { total } else { 0 });
+        for item in items.iter().filter(|item| item.n > 1) {
+            let width = if item.group { LANES } else { 1 };
+            for l in 0..width {
+                let i = item.first + l;
+                let obj = catalog.object(i);
+                let base = if T::FROM_LO { lo[i] } else { 0.0 };
+                for (j, &v) in obj.values.iter().enumerate() {
+                    values[item.at + j * width + l] = T::from_f64(v - base);
+                }
+                if !constant_prior[i] {
+                    for (j, &p) in obj.ln_interim_prior.iter().enumerate() {
+                        ln_prior[item.at + j * width + l] = T::from_f64((p - ln_prior_min[i]) * LOG2E);
+                    }
+                }
+            }
+        }
+        Self { values, ln_prior }
+    }
 }
 
 /// A zeroed array starting on a cache line, so that no vector load of
@@ -257,10 +303,10 @@ impl FusedStore {
         if catalog.dim() != 1 {
             return None;
         }
-        let n = catalog.n_obj();
-        let (mut lo, mut hi) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut ln_prior_min, mut constant_prior) = (Vec::with_capacity(n), Vec::with_capacity(n));
-        for i in 0..n {
+        let n_obj = catalog.n_obj();
+        let (mut lo, mut hi) = (Vec::with_capacity(n_obj), Vec::with_capacity(n_obj));
+        let (mut ln_prior_min, mut constant_prior) = (Vec::with_capacity(n_obj), Vec::with_capacity(n_obj));
+        for i in 0..n_obj {
             let obj = catalog.object(i);
             let (l, h) = obj
                 .values
@@ -279,7 +325,7 @@ impl FusedStore {
         // Eight objects form a group when they have the same number of
         // samples (at least two: one sample needs no exp) and the same kind
         // of interim prior.
-        let mut items = Vec::with_capacity(n);
+        let mut items = Vec::with_capacity(n_obj);
         let mut at = 0;
         for &(start, end) in blocks {
             let mut i = start;
@@ -295,52 +341,41 @@ impl FusedStore {
                     at,
                     group,
                 });
-                // Every item starts on a multiple of eight values.
+                // Every item starts on a multiple of eight values; a single
+                // sample is read from lo, not from the copy.
                 let width = if group { LANES } else { 1 };
-                at += (width * n).next_multiple_of(LANES);
+                if n > 1 {
+                    at += (width * n).next_multiple_of(LANES);
+                }
                 i += width;
             }
         }
-        let mut store = Self {
+        let data = match storage {
+            SampleStorage::F64 => Data::F64(Arrays::copy(
+                catalog,
+                &items,
+                at,
+                &lo,
+                &ln_prior_min,
+                &constant_prior,
+            )),
+            SampleStorage::F32 => Data::F32(Arrays::copy(
+                catalog,
+                &items,
+                at,
+                &lo,
+                &ln_prior_min,
+                &constant_prior,
+            )),
+        };
+        Some(Self {
             lo,
             hi,
             ln_prior_min,
             constant_prior,
             items,
-            data: Data::F64(Arrays {
-                values: Aligned::zeros(0),
-                ln_prior: Aligned::zeros(0),
-            }),
-        };
-        store.data = match storage {
-            SampleStorage::F64 => Data::F64(store.arrays(catalog, at)),
-            SampleStorage::F32 => Data::F32(store.arrays(catalog, at)),
-        };
-        Some(store)
-    }
-
-    /// The samples (and ln pi deltas) in the items' layout.
-    fn arrays<T: Stored>(&self, catalog: &SampleCatalog, total: usize) -> Arrays<T> {
-        let has_column = self.constant_prior.iter().any(|&c| !c);
-        let mut values = Aligned::zeros(total);
-        let mut ln_prior = Aligned::zeros(if has_column { total } else { 0 });
-        for item in &self.items {
-            let width = if item.group { LANES } else { 1 };
-            for l in 0..width {
-                let i = item.first + l;
-                let obj = catalog.object(i);
-                let base = if T::FROM_LO { self.lo[i] } else { 0.0 };
-                for (j, &v) in obj.values.iter().enumerate() {
-                    values[item.at + j * width + l] = T::from_f64(v - base);
-                }
-                if !self.constant_prior[i] {
-                    for (j, &p) in obj.ln_interim_prior.iter().enumerate() {
-                        ln_prior[item.at + j * width + l] = T::from_f64((p - self.ln_prior_min[i]) * LOG2E);
-                    }
-                }
-            }
-        }
-        Arrays { values, ln_prior }
+            data,
+        })
     }
 
     /// The sample values as the kernel streams them.
@@ -1429,6 +1464,55 @@ mod tests {
         (a - b).abs() / b.abs().max(1e-300)
     }
 
+    /// The likelihood with the fused kernel and with the general one.
+    fn fused_and_plain(
+        cat: &SampleCatalog,
+        bias: bool,
+    ) -> (
+        ImportanceLikelihood<'_, Gaussian>,
+        ImportanceLikelihood<'_, Gaussian>,
+    ) {
+        let fused = ImportanceLikelihood::new(cat, Gaussian)
+            .unwrap()
+            .with_bias_correction(bias);
+        assert!(fused.storage().is_some(), "the fused kernel applies");
+        let plain = ImportanceLikelihood::new(cat, Gaussian)
+            .unwrap()
+            .with_bias_correction(bias)
+            .without_fused_kernel();
+        (fused, plain)
+    }
+
+    /// The fused kernel against the general one at theta: value (with and
+    /// without the gradient) within 1e-12 relative, each gradient component
+    /// within 1e-12 of the largest (the contract; measured differences are
+    /// ~1e-15).
+    fn assert_matches_plain(
+        fused: &ImportanceLikelihood<Gaussian>,
+        plain: &ImportanceLikelihood<Gaussian>,
+        theta: [f64; 2],
+        case: &str,
+    ) {
+        let (mut g1, mut g2) = ([0.0; 2], [0.0; 2]);
+        let v1 = fused.ln_likelihood_grad(&theta, &mut g1);
+        let v2 = plain.ln_likelihood_grad(&theta, &mut g2);
+        let v3 = fused.ln_likelihood(&theta);
+        assert!(rel(v1, v2) < 1e-12, "{case}, theta {theta:?}: value {v1} vs {v2}");
+        assert!(
+            rel(v3, v2) < 1e-12,
+            "{case}, theta {theta:?}: value-only {v3} vs {v2}"
+        );
+        let scale = g2[0].abs().max(g2[1].abs());
+        for k in 0..2 {
+            assert!(
+                (g1[k] - g2[k]).abs() < 1e-12 * scale,
+                "{case}, theta {theta:?}: grad {k}: {} vs {}",
+                g1[k],
+                g2[k]
+            );
+        }
+    }
+
     /// The fused kernel against the general chunked one (the
     /// straightforward implementation: per-sample gradients, the exact
     /// maximum, plain multiply-adds), value and gradient, 1e-12 relative.
@@ -1437,33 +1521,13 @@ mod tests {
         for per_sample in [false, true] {
             let cat = catalog(per_sample);
             for bias in [false, true] {
-                let fused = ImportanceLikelihood::new(&cat, Gaussian)
-                    .unwrap()
-                    .with_bias_correction(bias);
+                let (fused, plain) = fused_and_plain(&cat, bias);
                 assert_eq!(fused.storage(), Some(SampleStorage::F64));
-                let plain = ImportanceLikelihood::new(&cat, Gaussian)
-                    .unwrap()
-                    .with_bias_correction(bias)
-                    .without_fused_kernel();
                 // The last: exponents beyond the AVX-512 exp2's range, whose
                 // rounding errors exceed 1 (the exact pass).
                 for theta in [[3.0, 1.0], [4.5, 0.3], [2.0, 3.0], [9.0, 0.2], [3.5, 1e-15]] {
-                    let (mut g1, mut g2) = ([0.0; 2], [0.0; 2]);
-                    let v1 = fused.ln_likelihood_grad(&theta, &mut g1);
-                    let v2 = plain.ln_likelihood_grad(&theta, &mut g2);
-                    let v3 = fused.ln_likelihood(&theta);
-                    let case = format!("prior per sample {per_sample}, bias {bias}, theta {theta:?}");
-                    assert!(rel(v1, v2) < 1e-12, "{case}: value {v1} vs {v2}");
-                    assert!(rel(v3, v2) < 1e-12, "{case}: value-only {v3} vs {v2}");
-                    let scale = g2[0].abs().max(g2[1].abs());
-                    for k in 0..2 {
-                        assert!(
-                            (g1[k] - g2[k]).abs() < 1e-12 * scale,
-                            "{case}: grad {k}: {} vs {}",
-                            g1[k],
-                            g2[k]
-                        );
-                    }
+                    let case = format!("prior per sample {per_sample}, bias {bias}");
+                    assert_matches_plain(&fused, &plain, theta, &case);
                 }
             }
         }
@@ -1485,33 +1549,10 @@ mod tests {
             .unwrap();
             let cat = &toy.catalog;
             for bias in [false, true] {
-                let fused = ImportanceLikelihood::new(cat, Gaussian)
-                    .unwrap()
-                    .with_bias_correction(bias);
-                let plain = ImportanceLikelihood::new(cat, Gaussian)
-                    .unwrap()
-                    .with_bias_correction(bias)
-                    .without_fused_kernel();
+                let (fused, plain) = fused_and_plain(cat, bias);
                 for _ in 0..150 {
                     let theta = [rng.random_range(-6.0..6.0), rng.random_range(-7.0f64..3.0).exp()];
-                    let (mut g1, mut g2) = ([0.0; 2], [0.0; 2]);
-                    let v1 = fused.ln_likelihood_grad(&theta, &mut g1);
-                    let v2 = plain.ln_likelihood_grad(&theta, &mut g2);
-                    let v3 = fused.ln_likelihood(&theta);
-                    let case = format!("seed {seed}, bias {bias}, theta {theta:?}");
-                    assert!(
-                        rel(v1, v2) < 1e-12 && rel(v3, v2) < 1e-12,
-                        "{case}: {v1}, {v3} vs {v2}"
-                    );
-                    let scale = g2[0].abs().max(g2[1].abs());
-                    for k in 0..2 {
-                        assert!(
-                            (g1[k] - g2[k]).abs() < 1e-12 * scale,
-                            "{case}: grad {k}: {} vs {}",
-                            g1[k],
-                            g2[k]
-                        );
-                    }
+                    assert_matches_plain(&fused, &plain, theta, &format!("seed {seed}, bias {bias}"));
                 }
             }
         }
@@ -1611,26 +1652,8 @@ mod tests {
         let store = FusedStore::new(&cat, SampleStorage::F64, &[(0, 8)]).unwrap();
         assert!(store.items[0].group);
         for bias in [false, true] {
-            let fused = ImportanceLikelihood::new(&cat, Gaussian)
-                .unwrap()
-                .with_bias_correction(bias);
-            let plain = ImportanceLikelihood::new(&cat, Gaussian)
-                .unwrap()
-                .with_bias_correction(bias)
-                .without_fused_kernel();
-            let theta = [0.0, 1.0];
-            let (mut g1, mut g2) = ([0.0; 2], [0.0; 2]);
-            let v1 = fused.ln_likelihood_grad(&theta, &mut g1);
-            let v2 = plain.ln_likelihood_grad(&theta, &mut g2);
-            assert!(rel(v1, v2) < 1e-13, "bias {bias}: {v1} vs {v2}");
-            for k in 0..2 {
-                assert!(
-                    (g1[k] - g2[k]).abs() < 1e-12 * g2[1].abs(),
-                    "{k}: {} vs {}",
-                    g1[k],
-                    g2[k]
-                );
-            }
+            let (fused, plain) = fused_and_plain(&cat, bias);
+            assert_matches_plain(&fused, &plain, [0.0, 1.0], &format!("bias {bias}"));
         }
     }
 

@@ -96,13 +96,9 @@ impl LnSum {
     #[inline(always)]
     pub(crate) fn add(&mut self, shift: f64, s: f64) {
         self.shifts += shift;
-        // A sum scaled by a loose bound can be tiny: such a factor goes to
-        // the log at once, so that the product, kept in [1e-200, 1e200],
-        // times a factor in [1e-100, 1e100] never under- or overflows.
-        if !(1e-100..=1e100).contains(&s) {
-            self.log_of_products += s.ln();
-            return;
-        }
+        // Every s is at least 1e-100 (the fused kernel's TINY_SUM; 1 for
+        // the general kernel), so the product, kept in [1e-200, 1e200],
+        // times s never underflows.
         self.product = if self.product == 0.0 { s } else { self.product * s };
         if !(1e-200..=1e200).contains(&self.product) {
             self.log_of_products += self.product.ln();
@@ -215,16 +211,8 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     /// float64. Float32 needs a model the fused kernel handles (one whose
     /// ln p is quadratic in the value: the Gaussian).
     pub fn with_storage(mut self, storage: SampleStorage) -> Result<Self> {
-        if self.fused_storage.is_none() {
-            if storage == SampleStorage::F64 {
-                return Ok(self);
-            }
-            return invalid!(
-                "float32 sample storage is available for the gaussian population model only \
-                 (its fused kernel); use float64 storage for this model"
-            );
-        }
-        if self.fused_storage != Some(storage) {
+        storage.check(self.fused_storage.is_some(), "this model")?;
+        if self.fused_storage.is_some() && self.fused_storage != Some(storage) {
             self.fused_storage = Some(storage);
             self.fused = std::sync::OnceLock::new();
         }
