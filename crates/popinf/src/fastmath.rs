@@ -46,6 +46,9 @@ pub(crate) const EXP2_POLY: [f64; 12] = {
 };
 /// Below this (base-2) argument [`exp2_with`] gives 0.
 pub(crate) const EXP2_MIN: f64 = -1020.0;
+/// Above this (base-2) argument [`exp2_with`] gives 2^EXP2_MAX: the bit
+/// trick that makes 2^n would overflow the exponent field past 1023.
+pub(crate) const EXP2_MAX: f64 = 1020.0;
 
 /// a * b + c, as one fused instruction or as two. Rust never contracts
 /// `a * b + c` into an FMA on its own, and `f64::mul_add` on a CPU without
@@ -89,8 +92,8 @@ pub(crate) fn exp_nonpositive_with<A: MulAdd>(x: f64) -> f64 {
     if x < EXP_MIN { 0.0 } else { y }
 }
 
-/// 2^y for y in [-1020, 1020], 0 below (and for NaN), with the
-/// multiply-adds done by `A`: y = n + r, |r| <= 1/2, 2^r = e^(r ln 2) by
+/// 2^y for y in [-1020, 1020], 0 below (and for NaN), 2^1020 above, with
+/// the multiply-adds done by `A`: y = n + r, |r| <= 1/2, 2^r = e^(r ln 2) by
 /// the same Taylor series as [`exp_nonpositive`] (truncation < 7e-15
 /// relative), times 2^n. The fused kernel works in base 2: its weights'
 /// exponents are quadratics, so the factor log2(e) folds into their
@@ -100,6 +103,7 @@ pub(crate) fn exp2_with<A: MulAdd>(y: f64) -> f64 {
     if y.is_nan() || y < EXP2_MIN {
         return 0.0;
     }
+    let y = y.min(EXP2_MAX);
     let t = y + ROUND_MAGIC;
     let n = t - ROUND_MAGIC;
     // Exact: n is y rounded to the nearest integer.
@@ -282,6 +286,9 @@ pub enum Isa {
 }
 
 impl Isa {
+    /// Every copy the kernels have, widest first.
+    pub const ALL: [Isa; 3] = [Isa::Avx512, Isa::Avx2, Isa::Portable];
+
     pub fn name(self) -> &'static str {
         match self {
             Isa::Avx512 => "avx512",
@@ -289,6 +296,20 @@ impl Isa {
             Isa::Portable => "portable",
         }
     }
+
+    /// Whether this CPU can run the copy compiled for this instruction set
+    /// (an AVX-512 CPU runs all three; POPINF_ISA does not narrow this).
+    pub fn is_available(self) -> bool {
+        // Wider sets include the narrower ones (every AVX-512 CPU popinf
+        // accepts has AVX2 and FMA: detect_isa asks for all of them).
+        let width = |isa: Isa| Isa::ALL.len() - Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
+        width(detected_isa()) >= width(self)
+    }
+}
+
+/// The copies this CPU can run, widest first (tests run each of them).
+pub fn available_isas() -> Vec<Isa> {
+    Isa::ALL.into_iter().filter(|isa| isa.is_available()).collect()
 }
 
 /// The instruction set of this CPU (detection cached by std). Set
@@ -296,13 +317,19 @@ impl Isa {
 pub fn isa() -> Isa {
     static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
     *ISA.get_or_init(|| {
-        let detected = detect_isa();
+        let detected = detected_isa();
         match std::env::var("POPINF_ISA").as_deref() {
             Ok("portable") => Isa::Portable,
             Ok("avx2") if detected != Isa::Portable => Isa::Avx2,
             _ => detected,
         }
     })
+}
+
+/// The widest instruction set of this CPU, whatever POPINF_ISA says.
+fn detected_isa() -> Isa {
+    static DETECTED: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *DETECTED.get_or_init(detect_isa)
 }
 
 fn detect_isa() -> Isa {

@@ -75,6 +75,13 @@ impl SampleStorage {
 /// (e^-230: the bias correction's T0/S0^2, with T0 >= S0^2/n, then stays
 /// far from float64's overflow and underflow.)
 const TINY_SUM: f64 = 1e-100;
+/// A scaled sum above this means the shift was not an upper bound: every
+/// weight is at most 1 in exact arithmetic, so only exponents whose
+/// rounding errors exceed ~300 (theta_sigma ~ 1e-15, where they are ~1e31)
+/// get here; the object then gets the exact pass. It also keeps the
+/// log-sum's product (at most 1e200 times this) and T0 <= S0^2 finite, and
+/// covers every engine's exp2 beyond its range (2^1020 and up, or not finite).
+const HUGE_SUM: f64 = 1e100;
 
 /// One object, or eight interleaved, as the kernel streams them.
 #[derive(Debug, Clone, Copy)]
@@ -391,14 +398,17 @@ impl FusedStore {
     /// where the gradient of that sum is sum_m e_mk M_m. M = sum_i m_i with
     /// m_i = (1, S1/S0, S2/S0) and, with the bias correction, plus (T0, T1,
     /// T2)/S0^2 - r_i m_i, r_i = T0/S0^2.
+    /// `isa` picks the compiled copy; the CPU must have it.
     pub(crate) fn block<const GRAD: bool, const BIAS: bool>(
         &self,
         form: &QuadraticForm,
         block: (usize, usize),
+        isa: Isa,
     ) -> [f64; 4] {
-        match isa() {
+        debug_assert!(isa.is_available());
+        match isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: isa() checked that the CPU has these features.
+            // SAFETY: the caller's isa is available (isa(), with_isa check).
             Isa::Avx512 => unsafe { self.block_avx512::<GRAD, BIAS>(form, block) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
@@ -644,12 +654,14 @@ fn object_pass<E: Engine, T: Stored, P: PriorDelta, const GRAD: bool, const BIAS
 }
 
 /// Whether a sum of scaled weights keeps full precision: not so small
-/// that the bound was loose by more than e^230, and finite. (A sum is not
-/// finite only at a theta so extreme that the exponents' rounding errors
-/// exceed 1, or beyond the AVX-512 exp2's range; both go to the exact pass.)
+/// that the bound was loose by more than e^230, and not so large (or not
+/// finite, or NaN) that the bound was no bound at all: a theta so extreme
+/// that the exponents' rounding errors are huge. Engines differ only in
+/// sums outside this range (their exp2 beyond [-1020, 1020]), so the
+/// decision, and with the exact pass every result, is the same on all.
 #[inline(always)]
 fn usable(s0: f64) -> bool {
-    (TINY_SUM..=f64::MAX).contains(&s0)
+    (TINY_SUM..=HUGE_SUM).contains(&s0)
 }
 
 /// [`object_pass`] for the eight objects of a group: `shift` comes in as
@@ -930,7 +942,9 @@ pub(crate) mod simd {
     use std::arch::x86_64::*;
 
     use super::{Engine, LANES, LaneSums, PriorDelta, Stored, Sums};
-    use crate::fastmath::{EXP_MIN, EXP_POLY, EXP2_MIN, EXP2_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC};
+    use crate::fastmath::{
+        EXP_MIN, EXP_POLY, EXP2_MAX, EXP2_MIN, EXP2_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC,
+    };
 
     /// Samples ahead to prefetch (8 KB of float64; 512 to 4096 measured
     /// alike here).
@@ -1114,11 +1128,17 @@ pub(crate) mod simd {
         }
     }
 
-    /// exp2_with on four lanes: clamped, and 0 below EXP2_MIN (or NaN).
+    /// exp2_with on four lanes: clamped to [EXP2_MIN, EXP2_MAX], and 0
+    /// below EXP2_MIN (or NaN). (Without the upper clamp, y > 1023 wrapped
+    /// round the exponent field: finite garbage, even negative, that the
+    /// exact-pass test could not see; NaN at theta_sigma = 1e-15.)
     #[inline(always)]
     unsafe fn exp2_4(y: __m256d) -> __m256d {
         unsafe {
-            let yc = _mm256_max_pd(y, _mm256_set1_pd(EXP2_MIN));
+            let yc = _mm256_min_pd(
+                _mm256_max_pd(y, _mm256_set1_pd(EXP2_MIN)),
+                _mm256_set1_pd(EXP2_MAX),
+            );
             let t = _mm256_add_pd(yc, _mm256_set1_pd(ROUND_MAGIC));
             let n = _mm256_sub_pd(t, _mm256_set1_pd(ROUND_MAGIC));
             let r = _mm256_sub_pd(yc, n);
@@ -1464,22 +1484,29 @@ mod tests {
         (a - b).abs() / b.abs().max(1e-300)
     }
 
-    /// The likelihood with the fused kernel and with the general one.
+    /// The likelihood with the fused kernel on the copy for `isa`, and the
+    /// general one on the portable copy (the straightforward reference).
     fn fused_and_plain(
         cat: &SampleCatalog,
         bias: bool,
+        isa: Isa,
     ) -> (
         ImportanceLikelihood<'_, Gaussian>,
         ImportanceLikelihood<'_, Gaussian>,
     ) {
         let fused = ImportanceLikelihood::new(cat, Gaussian)
             .unwrap()
-            .with_bias_correction(bias);
+            .with_bias_correction(bias)
+            .with_isa(isa)
+            .unwrap();
         assert!(fused.storage().is_some(), "the fused kernel applies");
+        assert_eq!(fused.isa(), isa);
         let plain = ImportanceLikelihood::new(cat, Gaussian)
             .unwrap()
             .with_bias_correction(bias)
-            .without_fused_kernel();
+            .without_fused_kernel()
+            .with_isa(Isa::Portable)
+            .unwrap();
         (fused, plain)
     }
 
@@ -1497,35 +1524,64 @@ mod tests {
         let v1 = fused.ln_likelihood_grad(&theta, &mut g1);
         let v2 = plain.ln_likelihood_grad(&theta, &mut g2);
         let v3 = fused.ln_likelihood(&theta);
-        assert!(rel(v1, v2) < 1e-12, "{case}, theta {theta:?}: value {v1} vs {v2}");
+        let isa = fused.isa().name();
+        assert!(
+            rel(v1, v2) < 1e-12,
+            "{isa}: {case}, theta {theta:?}: value {v1} vs {v2}"
+        );
         assert!(
             rel(v3, v2) < 1e-12,
-            "{case}, theta {theta:?}: value-only {v3} vs {v2}"
+            "{isa}: {case}, theta {theta:?}: value-only {v3} vs {v2}"
         );
         let scale = g2[0].abs().max(g2[1].abs());
         for k in 0..2 {
             assert!(
                 (g1[k] - g2[k]).abs() < 1e-12 * scale,
-                "{case}, theta {theta:?}: grad {k}: {} vs {}",
+                "{isa}: {case}, theta {theta:?}: grad {k}: {} vs {}",
                 g1[k],
                 g2[k]
             );
         }
     }
 
+    /// Fixed thetas; the last: exponents beyond every exp2's range, whose
+    /// rounding errors are ~1e31 (the exact pass).
+    const THETAS: [[f64; 2]; 5] = [[3.0, 1.0], [4.5, 0.3], [2.0, 3.0], [9.0, 0.2], [3.5, 1e-15]];
+
+    /// The sweep's thetas: theta_sigma from e^-7 to e^3 (small sigma makes
+    /// the bounds loose: sums scaled far below 1, the exact pass, tiny
+    /// factors for the log-sum, large 1/S0^2 in the bias correction), and
+    /// the fixed ones.
+    fn sweep() -> Vec<[f64; 2]> {
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
+        let mut thetas: Vec<[f64; 2]> = (0..150)
+            .map(|_| [rng.random_range(-6.0..6.0), rng.random_range(-7.0f64..3.0).exp()])
+            .collect();
+        thetas.extend(THETAS);
+        thetas
+    }
+
+    fn sweep_catalog(seed: u64) -> SampleCatalog {
+        crate::simulate::simulate_gaussian_toy(&crate::simulate::ToySettings {
+            n_obj: 30 + 7 * seed as usize,
+            n_samp: 100,
+            seed,
+            ..Default::default()
+        })
+        .unwrap()
+        .catalog
+    }
+
     /// The fused kernel against the general chunked one (the
     /// straightforward implementation: per-sample gradients, the exact
     /// maximum, plain multiply-adds), value and gradient, 1e-12 relative.
-    #[test]
-    fn fused_kernel_matches_the_straightforward_one() {
+    fn fused_kernel_matches_the_straightforward_one(isa: Isa) {
         for per_sample in [false, true] {
             let cat = catalog(per_sample);
             for bias in [false, true] {
-                let (fused, plain) = fused_and_plain(&cat, bias);
+                let (fused, plain) = fused_and_plain(&cat, bias, isa);
                 assert_eq!(fused.storage(), Some(SampleStorage::F64));
-                // The last: exponents beyond the AVX-512 exp2's range, whose
-                // rounding errors exceed 1 (the exact pass).
-                for theta in [[3.0, 1.0], [4.5, 0.3], [2.0, 3.0], [9.0, 0.2], [3.5, 1e-15]] {
+                for theta in THETAS {
                     let case = format!("prior per sample {per_sample}, bias {bias}");
                     assert_matches_plain(&fused, &plain, theta, &case);
                 }
@@ -1533,74 +1589,58 @@ mod tests {
         }
     }
 
-    /// The same over a sweep of theta (sigma from e^-7 to e^3): small sigma
-    /// makes the bounds loose (sums scaled far below 1, the exact pass,
-    /// tiny factors for the log-sum, large 1/S0^2 in the bias correction).
-    #[test]
-    fn fused_kernel_matches_over_a_sweep_of_theta() {
-        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
+    /// The same over the sweep of theta, on toy catalogs.
+    fn fused_kernel_matches_over_a_sweep_of_theta(isa: Isa) {
         for seed in 0..8 {
-            let toy = crate::simulate::simulate_gaussian_toy(&crate::simulate::ToySettings {
-                n_obj: 30 + 7 * seed as usize,
-                n_samp: 100,
-                seed,
-                ..Default::default()
-            })
-            .unwrap();
-            let cat = &toy.catalog;
+            let cat = &sweep_catalog(seed);
             for bias in [false, true] {
-                let (fused, plain) = fused_and_plain(cat, bias);
-                for _ in 0..150 {
-                    let theta = [rng.random_range(-6.0..6.0), rng.random_range(-7.0f64..3.0).exp()];
+                let (fused, plain) = fused_and_plain(cat, bias, isa);
+                for theta in sweep() {
                     assert_matches_plain(&fused, &plain, theta, &format!("seed {seed}, bias {bias}"));
                 }
             }
         }
     }
 
-    /// Every vector engine this CPU has equals the scalar definition with
-    /// fused multiply-adds bit for bit (same lanes, same operations).
-    #[test]
-    fn vector_engines_equal_the_scalar_definition() {
-        let cat = catalog(true);
-        let block = (0, cat.n_obj());
-        for storage in [SampleStorage::F64, SampleStorage::F32] {
-            let store = FusedStore::new(&cat, storage, &[block]).unwrap();
-            let groups = store.items.iter().filter(|item| item.group).count();
-            assert_eq!(groups, 4, "the test catalog's groups of eight");
-            let mut form = QuadraticForm::default();
-            assert!(Gaussian.quadratic_form(&[3.7, 0.6], &mut form));
-            let form = form.centred(2).unwrap();
-            let want = store.block_body::<Scalar<crate::fastmath::Fused>, true, true>(&form, block);
-            let want_value = store.block_body::<Scalar<crate::fastmath::Fused>, false, false>(&form, block);
-            #[cfg(target_arch = "x86_64")]
-            {
-                if isa() == Isa::Avx512 {
-                    // SAFETY: checked the CPU has AVX-512.
-                    let got = unsafe { store.block_avx512::<true, true>(&form, block) };
-                    assert_eq!(
-                        got.map(f64::to_bits),
-                        want.map(f64::to_bits),
-                        "avx512 {storage:?}"
-                    );
-                    let got = unsafe { store.block_avx512::<false, false>(&form, block) };
-                    assert_eq!(got[0].to_bits(), want_value[0].to_bits());
+    /// A vector copy equals the scalar definition with fused multiply-adds
+    /// bit for bit (same lanes, same operations), over the sweep of theta
+    /// (the exact pass included) on the test catalog (groups, ragged
+    /// objects, both prior kinds) and a toy; the portable copy (no FMA)
+    /// differs from it by rounding only.
+    fn vector_engines_equal_the_scalar_definition(isa: Isa) {
+        use crate::fastmath::Fused;
+        let catalogs = [catalog(true), sweep_catalog(3)];
+        for (c, cat) in catalogs.iter().enumerate() {
+            let block = (0, cat.n_obj());
+            for storage in [SampleStorage::F64, SampleStorage::F32] {
+                let store = FusedStore::new(cat, storage, &[block]).unwrap();
+                if c == 0 {
+                    let groups = store.items.iter().filter(|item| item.group).count();
+                    assert_eq!(groups, 4, "the test catalog's groups of eight");
                 }
-                if matches!(isa(), Isa::Avx512 | Isa::Avx2) {
-                    // SAFETY: AVX-512 machines have AVX2 + FMA too.
-                    let got = unsafe { store.block_avx2::<true, true>(&form, block) };
-                    assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "avx2 {storage:?}");
+                for theta in sweep() {
+                    let mut form = QuadraticForm::default();
+                    assert!(Gaussian.quadratic_form(&theta, &mut form));
+                    let form = form.centred(2).unwrap();
+                    let want = store.block_body::<Scalar<Fused>, true, true>(&form, block);
+                    let want_value = store.block_body::<Scalar<Fused>, false, false>(&form, block);
+                    let got = store.block::<true, true>(&form, block, isa);
+                    let got_value = store.block::<false, false>(&form, block, isa);
+                    let case = format!("{}: catalog {c}, {storage:?}, theta {theta:?}", isa.name());
+                    if isa == Isa::Portable {
+                        // ln L and M0 to 1e-13; M1, M2 to 1e-13 of their scale.
+                        let scale = want[2].abs().max(want[3].abs()).max(1e-300);
+                        assert!(rel(got[0], want[0]) < 1e-13, "{case}: {} vs {}", got[0], want[0]);
+                        assert_eq!(got[1], want[1], "{case}");
+                        for k in 2..4 {
+                            assert!((got[k] - want[k]).abs() < 1e-13 * scale, "{case}: {k}");
+                        }
+                        assert!(rel(got_value[0], want_value[0]) < 1e-13, "{case}");
+                    } else {
+                        assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{case}");
+                        assert_eq!(got_value[0].to_bits(), want_value[0].to_bits(), "{case}");
+                    }
                 }
-            }
-            // Without FMA (the portable copy): rounding differences only.
-            let portable = store.block_body::<Scalar<Separate>, true, true>(&form, block);
-            for k in 0..4 {
-                assert!(
-                    rel(portable[k], want[k]) < 1e-13,
-                    "{k}: {} vs {}",
-                    portable[k],
-                    want[k]
-                );
             }
         }
     }
@@ -1608,10 +1648,9 @@ mod tests {
     /// A bound far above every weight (samples at -40 and +40 around a
     /// population at 0 of width 1: bound q = 0, true maximum -800) must
     /// not underflow: the object is re-run with its exact maximum.
-    #[test]
-    fn loose_bound_falls_back_to_the_exact_maximum() {
+    fn loose_bound_falls_back_to_the_exact_maximum(isa: Isa) {
         let cat = SampleCatalog::from_objects(&[vec![-40.0, 40.0, -41.0], vec![0.1, 0.2]], None).unwrap();
-        let like = ImportanceLikelihood::new(&cat, Gaussian).unwrap();
+        let (like, plain) = fused_and_plain(&cat, false, isa);
         let theta = [0.0, 1.0];
         let ln_p = |x: f64| -0.5 * x * x - 0.5 * (2.0 * std::f64::consts::PI).ln();
         // logsumexp by hand: object 0 is dominated by its two samples at 40.
@@ -1627,9 +1666,6 @@ mod tests {
         assert!(rel(like.ln_likelihood(&theta), l0 + l1) < 1e-13);
         // d/d theta_mu of object 0: weighted mean of d = x - mu (weights
         // 1, 1, e^-40.5 relative): about 0, since +-40 cancel.
-        let plain = ImportanceLikelihood::new(&cat, Gaussian)
-            .unwrap()
-            .without_fused_kernel();
         let mut g2 = [0.0; 2];
         plain.ln_likelihood_grad(&theta, &mut g2);
         for k in 0..2 {
@@ -1644,16 +1680,70 @@ mod tests {
 
     /// The same inside a group of eight: only the loose lane is re-run,
     /// and the group gives what the general kernel gives.
-    #[test]
-    fn loose_bound_in_a_group_falls_back_for_that_lane() {
+    fn loose_bound_in_a_group_falls_back_for_that_lane(isa: Isa) {
         let mut objects = vec![vec![0.1, 0.2, 0.15]; 8];
         objects[5] = vec![-40.0, 40.0, -41.0];
         let cat = SampleCatalog::from_objects(&objects, None).unwrap();
         let store = FusedStore::new(&cat, SampleStorage::F64, &[(0, 8)]).unwrap();
         assert!(store.items[0].group);
         for bias in [false, true] {
-            let (fused, plain) = fused_and_plain(&cat, bias);
+            let (fused, plain) = fused_and_plain(&cat, bias, isa);
             assert_matches_plain(&fused, &plain, [0.0, 1.0], &format!("bias {bias}"));
+        }
+    }
+
+    /// One test per compiled copy of the kernels, named after it
+    /// (`on_avx2::...`), so the output says which copies ran; each checks
+    /// its copy whatever POPINF_ISA says. A copy this CPU cannot run (AVX-512
+    /// on an AVX2 machine) says so on stderr and checks nothing.
+    macro_rules! engine_tests {
+        ($module:ident, $isa:expr, [$($test:ident),* $(,)?]) => {
+            mod $module {
+                $(
+                    #[test]
+                    fn $test() {
+                        let isa: super::Isa = $isa;
+                        if !isa.is_available() {
+                            eprintln!("not run: this CPU cannot run the {} copy", isa.name());
+                            return;
+                        }
+                        super::$test(isa);
+                    }
+                )*
+            }
+        };
+    }
+
+    macro_rules! every_engine {
+        ($($test:ident),* $(,)?) => {
+            engine_tests!(on_avx512, super::Isa::Avx512, [$($test),*]);
+            engine_tests!(on_avx2, super::Isa::Avx2, [$($test),*]);
+            engine_tests!(on_portable, super::Isa::Portable, [$($test),*]);
+        };
+    }
+
+    every_engine!(
+        fused_kernel_matches_the_straightforward_one,
+        fused_kernel_matches_over_a_sweep_of_theta,
+        vector_engines_equal_the_scalar_definition,
+        loose_bound_falls_back_to_the_exact_maximum,
+        loose_bound_in_a_group_falls_back_for_that_lane,
+    );
+
+    /// Every x86-64 CPU popinf's vector copies need has them in order:
+    /// an AVX-512 machine also runs (and so tests) the AVX2 and portable
+    /// copies; asking for a copy the CPU lacks is an error, not a crash.
+    #[test]
+    fn available_engines_include_every_narrower_one() {
+        let available = crate::fastmath::available_isas();
+        assert_eq!(available.last(), Some(&Isa::Portable));
+        if available.contains(&Isa::Avx512) {
+            assert!(available.contains(&Isa::Avx2));
+        }
+        let cat = catalog(false);
+        for isa in Isa::ALL {
+            let like = ImportanceLikelihood::new(&cat, Gaussian).unwrap().with_isa(isa);
+            assert_eq!(like.is_ok(), available.contains(&isa), "{}", isa.name());
         }
     }
 

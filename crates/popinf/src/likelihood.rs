@@ -5,7 +5,8 @@ use rayon::prelude::*;
 use crate::catalog::SampleCatalog;
 use crate::error::Result;
 use crate::fastmath::{
-    Isa, LANES, dot_lanes, exp_shifted_sum_padded, isa, subtract_const_max_lanes, subtract_max_lanes,
+    Isa, LANES, available_isas, dot_lanes, exp_shifted_sum_padded, isa, subtract_const_max_lanes,
+    subtract_max_lanes,
 };
 use crate::fused::{FusedStore, SampleStorage, StoredSamples};
 use crate::invalid;
@@ -147,6 +148,8 @@ pub struct ImportanceLikelihood<'c, M> {
     /// Its copy of the samples, made at the first evaluation (so that
     /// choosing a storage never holds two copies at once).
     fused: std::sync::OnceLock<Option<FusedStore>>,
+    /// Which compiled copy of the kernels runs (see [`Self::with_isa`]).
+    isa: Isa,
 }
 
 impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
@@ -203,8 +206,35 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             normalise: true,
             fused_storage: (model.has_quadratic_form() && catalog.dim() == 1).then_some(SampleStorage::F64),
             fused: std::sync::OnceLock::new(),
+            isa: isa(),
             model,
         })
+    }
+
+    /// Runs the kernels' copy for `isa` instead of the widest this CPU has
+    /// (or the one POPINF_ISA names): the tests check every copy the CPU
+    /// can run in one process. Every copy gives the same numbers up to the
+    /// rounding of FMA (the vector copies, bit for bit, each other's).
+    pub fn with_isa(mut self, isa: Isa) -> Result<Self> {
+        if !isa.is_available() {
+            return invalid!(
+                "this CPU cannot run the {} copy of the kernels (it has {}); choose one of {}",
+                isa.name(),
+                available_isas()[0].name(),
+                available_isas()
+                    .iter()
+                    .map(|i| i.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        self.isa = isa;
+        Ok(self)
+    }
+
+    /// The instruction set whose copy of the kernels runs.
+    pub fn isa(&self) -> Isa {
+        self.isa
     }
 
     /// Streams the samples as float32 (see [`SampleStorage::F32`]) or
@@ -425,9 +455,9 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     /// with the whole kernel (model included) compiled for AVX-512 or AVX2
     /// where the CPU has it.
     fn block_value(&self, theta: &[f64], block: (usize, usize)) -> f64 {
-        match isa() {
+        match self.isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: isa() checked that the CPU has these features.
+            // SAFETY: self.isa is available (isa(), with_isa checked).
             Isa::Avx512 => unsafe { self.block_value_avx512(theta, block) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
@@ -449,9 +479,9 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     }
 
     fn block_value_grad(&self, theta: &[f64], block: (usize, usize), grad: &mut [f64]) -> f64 {
-        match isa() {
+        match self.isa {
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: isa() checked that the CPU has these features.
+            // SAFETY: self.isa is available (isa(), with_isa checked).
             Isa::Avx512 => unsafe { self.block_value_grad_avx512(theta, block, grad) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
@@ -668,9 +698,9 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
             Some(fused) if let Some(form) = self.centred_form(theta) => {
                 self.reduce_blocks(1, &mut total, |block, out| {
                     out[0] = if self.bias_correction {
-                        fused.block::<false, true>(&form, block)[0]
+                        fused.block::<false, true>(&form, block, self.isa)[0]
                     } else {
-                        fused.block::<false, false>(&form, block)[0]
+                        fused.block::<false, false>(&form, block, self.isa)[0]
                     }
                 });
             }
@@ -697,9 +727,9 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
                 let mut sums = [0.0; 4];
                 self.reduce_blocks(4, &mut sums, |block, out| {
                     out.copy_from_slice(&if self.bias_correction {
-                        fused.block::<true, true>(&form, block)
+                        fused.block::<true, true>(&form, block, self.isa)
                     } else {
-                        fused.block::<true, false>(&form, block)
+                        fused.block::<true, false>(&form, block, self.isa)
                     })
                 });
                 total[0] = sums[0];
