@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use popinf::demo::{DemoSettings, DemoSummary, METHOD_ORDER, SamplerChoice, run_demo_full};
-use popinf::method::MethodSummary;
+use popinf::inference::method::MethodSummary;
+use popinf::run::demo::{DemoSettings, DemoSummary, METHOD_ORDER, SamplerChoice, run_demo_full};
 
 mod progress;
 
@@ -258,13 +258,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// NUTS chains.
-        #[arg(long, default_value_t = popinf::bench::FIT_BENCH_NUTS.0)]
+        #[arg(long, default_value_t = popinf::run::bench::FIT_BENCH_NUTS.0)]
         chains: usize,
         /// Tuning iterations per chain.
-        #[arg(long, default_value_t = popinf::bench::FIT_BENCH_NUTS.1)]
+        #[arg(long, default_value_t = popinf::run::bench::FIT_BENCH_NUTS.1)]
         tune: u64,
         /// Kept draws per chain (doubled while the targets are missed).
-        #[arg(long, default_value_t = popinf::bench::FIT_BENCH_NUTS.2)]
+        #[arg(long, default_value_t = popinf::run::bench::FIT_BENCH_NUTS.2)]
         draws: u64,
     },
     /// Time one evaluation of the importance-sampled log-likelihood, with
@@ -322,14 +322,14 @@ fn main() -> ExitCode {
         Command::Sbc(args) => sbc(args),
         Command::Fit(args) => fit(*args),
         Command::Report { run_dirs, out } => if run_dirs.len() == 1 && out.is_none() {
-            popinf::report::build_report(&run_dirs[0])
+            popinf::run::report::build_report(&run_dirs[0])
         } else {
             let out = out.unwrap_or_else(|| {
                 run_dirs[0]
                     .parent()
                     .map_or_else(|| PathBuf::from("comparison"), |p| p.join("comparison"))
             });
-            popinf::report::build_comparison(&run_dirs, &out)
+            popinf::run::report::build_comparison(&run_dirs, &out)
         }
         .map(|r| {
             println!(
@@ -349,10 +349,10 @@ fn main() -> ExitCode {
                     seed,
                 },
         } => {
-            let mut s = popinf::smf::SmfSettings::leja2020(n_gal as f64, seed);
+            let mut s = popinf::run::smf::SmfSettings::leja2020(n_gal as f64, seed);
             s.n_samp = n_samp;
-            popinf::smf::simulate_smf(&s).and_then(|c| {
-                let written = popinf::smf::write_smf(&out, &s, &c)?;
+            popinf::run::smf::simulate_smf(&s).and_then(|c| {
+                let written = popinf::run::smf::write_smf(&out, &s, &c)?;
                 println!(
                     "simulated {} galaxies above log M = {} in {:.4e} Mpc^3; wrote {}",
                     c.samples.len(),
@@ -372,7 +372,7 @@ fn main() -> ExitCode {
             what: BenchCommand::Hierarchical { n_obj, threads, reps },
         } => {
             let threads = threads.unwrap_or_else(rayon::current_num_threads);
-            popinf::bench::bench_hierarchical(n_obj, threads, reps).map(|b| {
+            popinf::run::bench::bench_hierarchical(n_obj, threads, reps).map(|b| {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&b).expect("plain numbers serialise")
@@ -393,7 +393,7 @@ fn main() -> ExitCode {
                 },
         } => bench_fit(
             &n_obj,
-            popinf::bench::FitBenchSettings {
+            popinf::run::bench::FitBenchSettings {
                 n_obj: 0,
                 n_samp,
                 threads: threads.unwrap_or_else(rayon::current_num_threads),
@@ -414,7 +414,7 @@ fn main() -> ExitCode {
                     scaling,
                 },
         } => bench_likelihood(
-            popinf::bench::LikelihoodBenchSettings {
+            popinf::run::bench::LikelihoodBenchSettings {
                 n_obj,
                 n_samp,
                 threads: threads.unwrap_or_else(rayon::current_num_threads),
@@ -435,23 +435,23 @@ fn main() -> ExitCode {
 }
 
 /// The storage `--f32` selects.
-fn storage_flag(f32: bool) -> popinf::fused::SampleStorage {
+fn storage_flag(f32: bool) -> popinf::likelihood::fused::SampleStorage {
     if f32 {
-        popinf::fused::SampleStorage::F32
+        popinf::likelihood::fused::SampleStorage::F32
     } else {
-        popinf::fused::SampleStorage::F64
+        popinf::likelihood::fused::SampleStorage::F64
     }
 }
 
 /// `popinf bench fit`: one row per size as it finishes, then one JSON line.
-fn bench_fit(sizes: &[usize], settings: popinf::bench::FitBenchSettings) -> popinf::Result<()> {
+fn bench_fit(sizes: &[usize], settings: popinf::run::bench::FitBenchSettings) -> popinf::Result<()> {
     println!(
         "{:>9} {:>7} {:>9} {:>9} {:>7} {:>8} {:>7} {:>9} {:>9} {:>8}",
         "objects", "storage", "fit s", "evals", "ms/eval", "min ESS", "R-hat", "ESS/s", "peak MB", "reached"
     );
     let mut runs = Vec::new();
     for &n_obj in sizes {
-        let b = popinf::bench::bench_fit(&popinf::bench::FitBenchSettings { n_obj, ..settings })?;
+        let b = popinf::run::bench::bench_fit(&popinf::run::bench::FitBenchSettings { n_obj, ..settings })?;
         println!(
             "{:>9} {:>7} {:>9.1} {:>9} {:>7.2} {:>8.0} {:>7.4} {:>9.1} {:>9.0} {:>8}",
             b.n_obj,
@@ -473,8 +473,8 @@ fn bench_fit(sizes: &[usize], settings: popinf::bench::FitBenchSettings) -> popi
 
 /// `popinf bench likelihood`: one row per configuration as it finishes,
 /// then the JSON line.
-fn bench_likelihood(main: popinf::bench::LikelihoodBenchSettings, scaling: bool) -> popinf::Result<()> {
-    use popinf::bench::{LikelihoodBench, LikelihoodBenchSettings, bench_likelihood, log_log_slope};
+fn bench_likelihood(main: popinf::run::bench::LikelihoodBenchSettings, scaling: bool) -> popinf::Result<()> {
+    use popinf::run::bench::{LikelihoodBench, LikelihoodBenchSettings, bench_likelihood, log_log_slope};
     println!(
         "{:>9} {:>5} {:>7} {:>11} {:>11} {:>8} {:>8} {:>9} {:>9}",
         "objects", "thr", "storage", "value ms", "v+grad ms", "ns/samp", "exp ns", "v+g/exp", "v+g/read"
@@ -546,7 +546,7 @@ fn bench_likelihood(main: popinf::bench::LikelihoodBenchSettings, scaling: bool)
 }
 
 fn fit(args: FitArgs) -> popinf::Result<()> {
-    use popinf::fit::{
+    use popinf::run::fit::{
         CheckpointFile, Checkpointing, RunFile, load_checkpoint, load_data, run_fit, write_outputs,
     };
     let file = match &args.run {
@@ -604,13 +604,13 @@ fn fit(args: FitArgs) -> popinf::Result<()> {
     let mut written = write_outputs(&cfg, &result)?;
     // The results are written; a figure that cannot be drawn is a warning,
     // not a failed fit.
-    match popinf::report::build_report(&cfg.out) {
+    match popinf::run::report::build_report(&cfg.out) {
         Ok(report) => written.push(report.report),
         Err(e) => eprintln!("popinf: warning: the report could not be drawn: {e}"),
     }
     // The results are complete: the checkpoint has done its job.
-    let _ = std::fs::remove_file(cfg.out.join(popinf::fit::CHECKPOINT_NAME));
-    let _ = std::fs::remove_file(cfg.out.join(popinf::fit::CHECKPOINT_BIN_NAME));
+    let _ = std::fs::remove_file(cfg.out.join(popinf::run::fit::CHECKPOINT_NAME));
+    let _ = std::fs::remove_file(cfg.out.join(popinf::run::fit::CHECKPOINT_BIN_NAME));
     if !args.quiet {
         let d = &result.summary.data;
         println!(
@@ -642,7 +642,7 @@ fn fit(args: FitArgs) -> popinf::Result<()> {
 }
 
 fn sbc(args: SbcArgs) -> popinf::Result<()> {
-    use popinf::sbc::{SbcMethod, SbcSettings, run_sbc};
+    use popinf::run::sbc::{SbcMethod, SbcSettings, run_sbc};
     let settings = SbcSettings {
         method: match args.method {
             SbcMethodArg::Naive => SbcMethod::Naive,
@@ -650,8 +650,8 @@ fn sbc(args: SbcArgs) -> popinf::Result<()> {
             SbcMethodArg::Hierarchical => SbcMethod::Hierarchical,
         },
         model: match args.model {
-            SbcModelArg::Gaussian => popinf::sbc::SbcModel::Gaussian,
-            SbcModelArg::Schechter => popinf::sbc::SbcModel::Schechter,
+            SbcModelArg::Gaussian => popinf::run::sbc::SbcModel::Gaussian,
+            SbcModelArg::Schechter => popinf::run::sbc::SbcModel::Schechter,
         },
         reps: args.reps,
         n_obj: args.n_obj,
@@ -660,7 +660,7 @@ fn sbc(args: SbcArgs) -> popinf::Result<()> {
         ..SbcSettings::default()
     };
     let bars = progress::ProgressBars::new(args.quiet || args.json);
-    popinf::sampler::SamplerObserver::on_stage(&bars, "sbc replications");
+    popinf::inference::sampler::SamplerObserver::on_stage(&bars, "sbc replications");
     let result = run_sbc(&settings, &bars)?;
     if args.json {
         println!(
@@ -697,7 +697,7 @@ fn sbc(args: SbcArgs) -> popinf::Result<()> {
 }
 
 fn diagnose(path: &std::path::Path, json: bool) -> popinf::Result<()> {
-    let trace = popinf::io::read_draws_csv(path)?;
+    let trace = popinf::inference::trace::read_draws_csv(path)?;
     let summaries = trace.summaries();
     if json {
         let map: serde_json::Map<String, serde_json::Value> = trace
@@ -770,14 +770,14 @@ fn demo(args: DemoArgs) -> popinf::Result<()> {
         SamplerArg::Ensemble => SamplerChoice::Ensemble,
     };
     settings.parametrisation = match args.parametrisation {
-        ParamArg::NonCentred => popinf::latent::Parametrisation::NonCentred,
-        ParamArg::Centred => popinf::latent::Parametrisation::Centred,
+        ParamArg::NonCentred => popinf::inference::latent::Parametrisation::NonCentred,
+        ParamArg::Centred => popinf::inference::latent::Parametrisation::Centred,
     };
     let started = std::time::Instant::now();
     let bars = progress::ProgressBars::new(args.quiet);
     let run = run_demo_full(&settings, &bars)?;
-    popinf::demo::write_run(&args.out, &run)?;
-    let report = popinf::report::build_report(&args.out)?;
+    popinf::run::demo::write_run(&args.out, &run)?;
+    let report = popinf::run::report::build_report(&args.out)?;
     if !args.quiet {
         print_table(&run.summary);
         print_diagnostics(&run.summary);
@@ -798,15 +798,15 @@ fn graph(model: &str, n_obj: Option<usize>, out: Option<PathBuf>) -> popinf::Res
             "unknown population model '{model}' (available: gaussian)"
         )));
     }
-    let [mu, sigma] = popinf::demo::NOTEBOOK_PRIORS;
-    let g = popinf::plot::graph::ModelGraph::gaussian(&mu, &sigma, n_obj);
+    let [mu, sigma] = popinf::model::prior::NOTEBOOK_PRIORS;
+    let g = popinf::report::graph::ModelGraph::gaussian(&mu, &sigma, n_obj);
     let Some(out) = out else {
         print!("{}", g.dot());
         return Ok(());
     };
     let (dot, svg) = (out.with_extension("dot"), out.with_extension("svg"));
-    popinf::io::write_atomically(&dot, g.dot().as_bytes())?;
-    popinf::io::write_atomically(&svg, g.svg().as_bytes())?;
+    popinf::data::files::write_atomically(&dot, g.dot().as_bytes())?;
+    popinf::data::files::write_atomically(&svg, g.svg().as_bytes())?;
     println!("wrote {} and {}", dot.display(), svg.display());
     Ok(())
 }

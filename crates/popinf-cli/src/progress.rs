@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use popinf::sampler::SamplerObserver;
+use popinf::inference::sampler::SamplerObserver;
 
 /// Set by the first Ctrl-C: samplers finish the draw in hand and stop,
 /// keeping what they drew.

@@ -24,8 +24,8 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn fit_on_npy_matches_the_exact_posterior_like_the_demo() {
-    use popinf::exact::gaussian_grid_posterior;
-    use popinf::simulate::{ToySettings, simulate_gaussian_toy};
+    use popinf::data::simulate::{ToySettings, simulate_gaussian_toy};
+    use popinf::inference::exact::gaussian_grid_posterior;
     let dir = scratch("npy");
     // The demo's data (seed 42): 1000 objects x 100 samples, flat interim prior.
     let toy = simulate_gaussian_toy(&ToySettings::default()).unwrap();
@@ -58,13 +58,13 @@ fn fit_on_npy_matches_the_exact_posterior_like_the_demo() {
     let m = &v["methods"]["importance"];
     // The demo's importance method on the same data, run through the
     // library with another seed: the two must agree within Monte Carlo error.
-    use popinf::likelihood::ImportanceLikelihood;
-    use popinf::posterior::Hyperposterior;
-    use popinf::sampler::{NutsSettings, Silent, sample_nuts};
-    let like = ImportanceLikelihood::new(cat, popinf::population::Gaussian)
+    use popinf::inference::posterior::Hyperposterior;
+    use popinf::inference::sampler::{NutsSettings, Silent, sample_nuts};
+    use popinf::likelihood::importance::ImportanceLikelihood;
+    let like = ImportanceLikelihood::new(cat, popinf::model::gaussian::Gaussian)
         .unwrap()
         .with_bias_correction(true);
-    let priors = popinf::demo::NOTEBOOK_PRIORS.to_vec();
+    let priors = popinf::model::prior::NOTEBOOK_PRIORS.to_vec();
     let post = Hyperposterior::new(like, priors.clone()).unwrap();
     let settings = NutsSettings {
         tune: 400,

@@ -4,10 +4,10 @@
 //! `popinf bench likelihood --scaling` covers 1e6 and the memory reference.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use popinf::fused::{SampleStorage, exp_reference_sum};
-use popinf::likelihood::{HyperLikelihood, ImportanceLikelihood};
-use popinf::population::Gaussian;
-use popinf::simulate::{ToySettings, simulate_gaussian_toy};
+use popinf::data::simulate::{ToySettings, simulate_gaussian_toy};
+use popinf::likelihood::fused::{SampleStorage, exp_reference_sum};
+use popinf::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
+use popinf::model::gaussian::Gaussian;
 
 fn likelihood(c: &mut Criterion) {
     let mut group = c.benchmark_group("ln_likelihood_grad");

@@ -1,41 +1,30 @@
 //! popinf: hierarchical Bayesian population inference.
 //!
-//! Data flows one way: a [`catalog`] of per-object posterior samples (or
-//! measurements) and a [`population`] model with [`prior`]s give a
-//! [`likelihood`]; [`posterior`] maps it to unconstrained space for a
-//! [`sampler`], whose [`trace`] the summaries read. [`demo`] runs the
-//! notebook this project grew from, end to end.
+//! Data flows one way, and so do the folders: each uses only those above
+//! it in this list.
+//!
+//! - [`math`]: special functions, quadrature, statistics, the vector exp;
+//! - [`data`]: catalogs of per-object posterior samples (or measurements)
+//!   and their file formats;
+//! - [`model`]: population models p(mu | theta), hyperpriors, selection;
+//! - [`likelihood`]: the hyper-likelihood ln L(theta) from a catalog and a
+//!   model (importance sampling, point estimates, exact);
+//! - [`diagnostics`]: R-hat, ESS, MCSE, autocorrelation of draws;
+//! - [`inference`]: the posterior in unconstrained space, the samplers and
+//!   their trace;
+//! - [`report`]: figures and the HTML report;
+//! - [`run`]: the workflows (fit, demo, SBC, mock surveys, benchmarks).
+//!
+//! `ARCHITECTURE.md` at the repository's root is the map.
 
-pub mod autocorr;
-pub mod bench;
-pub mod catalog;
-pub mod demo;
+pub mod data;
 pub mod diagnostics;
 pub mod error;
-pub mod exact;
-pub mod fastmath;
-pub mod fit;
-pub mod fused;
-pub mod input;
-pub mod io;
-pub mod latent;
+pub mod inference;
 pub mod likelihood;
-pub mod method;
-pub mod models;
-pub mod plot;
-pub mod population;
-pub mod posterior;
-pub mod prior;
-pub mod psis;
-pub mod quadrature;
+pub mod math;
+pub mod model;
 pub mod report;
-pub mod sampler;
-pub mod sbc;
-pub mod selection;
-pub mod simulate;
-pub mod smf;
-pub mod special;
-pub mod stats;
-pub mod trace;
+pub mod run;
 
 pub use error::{Error, Result};

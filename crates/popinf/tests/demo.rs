@@ -1,7 +1,7 @@
 //! The notebook's three claims on the default demo, and reproducibility.
 
-use popinf::demo::{DemoSettings, DemoSummary, SamplerChoice, run_demo};
-use popinf::sampler::Silent;
+use popinf::inference::sampler::Silent;
+use popinf::run::demo::{DemoSettings, DemoSummary, SamplerChoice, run_demo};
 
 fn gap(s: &DemoSummary, method: &str, param: &str) -> (f64, f64) {
     let m = &s.methods[method].params[param];

@@ -1,7 +1,7 @@
 //! Convergence diagnostics against numbers ArviZ computed on the same draws
 //! (tests/fixtures/make_arviz_fixture.py wrote both files).
 
-use popinf::diagnostics::{ParamDiagnostics, bfmi, ess_mean};
+use popinf::diagnostics::convergence::{ParamDiagnostics, bfmi, ess_mean};
 
 const DRAWS: &str = include_str!("fixtures/arviz_draws.csv");
 const EXPECTED: &str = include_str!("fixtures/arviz_expected.json");
@@ -83,7 +83,7 @@ fn pareto_k_hat_matches_arviz() {
             .iter()
             .map(|v| v.as_f64().unwrap())
             .collect();
-        let got = popinf::psis::pareto_k_hat(&lw);
+        let got = popinf::math::psis::pareto_k_hat(&lw);
         let label = case["label"].as_str().unwrap();
         match case["k_hat"].as_f64() {
             Some(want) => assert!(close(got, want, 1e-6), "{label}: popinf {got} vs ArviZ {want}"),

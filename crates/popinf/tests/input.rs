@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use popinf::input::{InterimPriorSpec, read_measurements, read_samples};
+use popinf::data::input::{InterimPriorSpec, read_measurements, read_samples};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

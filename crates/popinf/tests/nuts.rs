@@ -1,11 +1,11 @@
 //! NUTS (through nuts-rs) on targets with known answers.
 
-use popinf::catalog::Measurements;
-use popinf::latent::{LatentGaussianModel, Parametrisation};
-use popinf::posterior::{LogDensity, SampleableModel};
-use popinf::prior::Hyperprior;
-use popinf::sampler::{NutsSettings, Silent, sample_nuts};
-use popinf::stats::mean_sd;
+use popinf::data::catalog::Measurements;
+use popinf::inference::latent::{LatentGaussianModel, Parametrisation};
+use popinf::inference::posterior::{LogDensity, SampleableModel};
+use popinf::inference::sampler::{NutsSettings, Silent, sample_nuts};
+use popinf::math::stats::mean_sd;
+use popinf::model::prior::Hyperprior;
 
 /// Independent Gaussian coordinates N(mean_k, sd_k^2), optionally with the
 /// first two correlated.

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use popinf::demo::{DemoSettings, run_demo_full, write_run};
-use popinf::report::build_report;
-use popinf::sampler::Silent;
+use popinf::inference::sampler::Silent;
+use popinf::run::demo::{DemoSettings, run_demo_full, write_run};
+use popinf::run::report::build_report;
 
 fn small_demo(dir: &Path) {
     let mut settings = DemoSettings::with_seed(7);
@@ -96,8 +96,8 @@ fn demo_report_is_complete_offline_and_rebuildable() {
 
     // The corner plot's titles are the importance method's quantiles.
     let corner = std::fs::read_to_string(dir.join("corner.svg")).unwrap();
-    let trace = popinf::io::read_draws_csv(&dir.join("draws_importance.csv")).unwrap();
-    let q = popinf::plot::corner::TitleNumbers::from_draws(&trace.param(1));
+    let trace = popinf::inference::trace::read_draws_csv(&dir.join("draws_importance.csv")).unwrap();
+    let q = popinf::report::corner::TitleNumbers::from_draws(&trace.param(1));
     let (med, up, down) = q.formatted();
     for text in [format!(" = {med}"), up, down] {
         assert!(corner.contains(&text), "corner.svg lacks the title text '{text}'");

@@ -2,8 +2,8 @@
 //! the importance-sampled method is calibrated, the naive fit to medians is
 //! not.
 
-use popinf::sampler::Silent;
-use popinf::sbc::{SbcMethod, SbcSettings, run_sbc};
+use popinf::inference::sampler::Silent;
+use popinf::run::sbc::{SbcMethod, SbcSettings, run_sbc};
 
 /// 1000 samples per object: the prior lets theta_sigma go to 0, far below
 /// the measurement error (alpha = 1), where 100 samples leave an object a
@@ -58,16 +58,16 @@ fn importance_is_calibrated_and_naive_is_not() {
 fn schechter_with_a_completeness_limit_is_calibrated() {
     let s = SbcSettings {
         method: SbcMethod::Importance,
-        model: popinf::sbc::SbcModel::Schechter,
+        model: popinf::run::sbc::SbcModel::Schechter,
         reps: 100,
         n_obj: 100,
         n_samp: 50,
         seed: 7,
-        nuts: popinf::sampler::NutsSettings {
+        nuts: popinf::inference::sampler::NutsSettings {
             chains: 2,
             tune: 200,
             draws: 100,
-            ..popinf::sampler::NutsSettings::default()
+            ..popinf::inference::sampler::NutsSettings::default()
         },
         ..SbcSettings::default()
     };

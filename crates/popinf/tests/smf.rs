@@ -4,15 +4,16 @@
 //! recovers the truth; the fit to medians does not; and treating the
 //! interim prior as flat biases the answer.
 
-use popinf::catalog::SampleCatalog;
-use popinf::likelihood::ImportanceLikelihood;
-use popinf::models::Population;
-use popinf::posterior::Hyperposterior;
-use popinf::prior::Hyperprior;
-use popinf::sampler::{NutsSettings, Silent, sample_nuts};
-use popinf::selection::{Counts, PopulationLikelihood, Selection};
-use popinf::smf::{SmfSettings, simulate_smf};
-use popinf::stats::ParamSummary;
+use popinf::data::catalog::SampleCatalog;
+use popinf::diagnostics::summary::ParamSummary;
+use popinf::inference::posterior::Hyperposterior;
+use popinf::inference::sampler::{NutsSettings, Silent, sample_nuts};
+use popinf::likelihood::importance::ImportanceLikelihood;
+use popinf::likelihood::population::PopulationLikelihood;
+use popinf::model::library::Population;
+use popinf::model::prior::Hyperprior;
+use popinf::model::selection::{Counts, Selection};
+use popinf::run::smf::{SmfSettings, simulate_smf};
 
 const PRIORS: [Hyperprior; 2] = [
     Hyperprior::Uniform {

@@ -1,0 +1,1849 @@
+//! The fused importance-sampling kernel for population models quadratic in
+//! the value (the Gaussian family): one pass over each object's samples
+//! computes the weights and every sum the value and gradient need.
+//!
+//! For ln p(x|theta) = c0 + c1 d + c2 d^2 (d = x - x0) each gradient
+//! component is e0_k + e1_k d + e2_k d^2, so per object only the weighted
+//! sums of 1, d and d^2 are needed, never a gradient per sample; and since
+//! the e_k are the same for every object, a whole block of objects reduces
+//! to four numbers. The logsumexp shift is not found by a separate pass:
+//! it is an upper bound on the weights known before the pass (the
+//! quadratic's maximum over the object's sample range, less the smallest
+//! ln pi), so the samples are read once. Where the bound is so loose that
+//! the scaled weights would lose precision (more than e^-230 below it),
+//! the object gets an exact pass (its exact maximum). The weights are powers of
+//! 2 (exponents times log2(e), folded into the quadratic's coefficients;
+//! see `fastmath::exp2_with`).
+//!
+//! The store keeps its own copy of the samples, laid out for the vector
+//! lanes: eight consecutive objects with the same number of samples are
+//! interleaved (sample j of the eight objects side by side), so lane l of
+//! a vector works through object l from its first sample to its last. Per
+//! object that leaves no horizontal sum, no part-empty tail vector and no
+//! scalar division: the per-object work runs eight objects at a time. (With
+//! one object per vector pass it cost ~40 cycles per object, a quarter of
+//! the time at 100 samples per object.) Other objects are streamed one at
+//! a time, sample j in lane j mod 8.
+
+use crate::data::catalog::SampleCatalog;
+use crate::likelihood::log_sum::LnSum;
+use crate::math::fastmath::{
+    Isa, LANES, LOG2E, MulAdd, Separate, exp_nonpositive_with, exp2_with, isa, sum_lanes,
+};
+use crate::model::population::QuadraticForm;
+use std::f64::consts::LN_2;
+
+/// How the fused kernel stores the samples it streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SampleStorage {
+    /// A float64 copy of the values (and of ln pi less the object's
+    /// smallest ln pi, when it varies): 8 bytes per sample beside the
+    /// catalog's own.
+    #[default]
+    F64,
+    /// A float32 copy, each value stored as its offset from the object's
+    /// smallest sample and each ln pi from the object's smallest ln pi, so
+    /// the rounding is relative to the spread of one object's samples, not
+    /// to the values themselves; all arithmetic stays float64. Halves the
+    /// memory read per evaluation and the copy's size.
+    F32,
+}
+
+impl SampleStorage {
+    /// Float32 needs the fused kernel, i.e. a population model quadratic in
+    /// the value (the Gaussian); float64 works with every model. `model`
+    /// names it in the error.
+    pub(crate) fn check(self, has_fused_kernel: bool, model: &str) -> crate::error::Result<()> {
+        if self == SampleStorage::F32 && !has_fused_kernel {
+            return crate::invalid!(
+                "float32 sample storage (likelihood.storage = \"f32\", --f32) is available for the \
+                 gaussian population model only (its fused kernel); use float64 for {model}"
+            );
+        }
+        Ok(())
+    }
+
+    /// As written in run files and bench output.
+    pub fn name(self) -> &'static str {
+        match self {
+            SampleStorage::F64 => "f64",
+            SampleStorage::F32 => "f32",
+        }
+    }
+}
+
+/// A scaled sum below this means the shift was too loose for the sums to
+/// keep full precision; the object then gets the exact pass.
+/// (e^-230: the bias correction's T0/S0^2, with T0 >= S0^2/n, then stays
+/// far from float64's overflow and underflow.)
+const TINY_SUM: f64 = 1e-100;
+/// A scaled sum above this means the shift was not an upper bound: every
+/// weight is at most 1 in exact arithmetic, so only exponents whose
+/// rounding errors exceed ~300 (theta_sigma ~ 1e-15, where they are ~1e31)
+/// get here; the object then gets the exact pass. It also keeps the
+/// log-sum's product (at most 1e200 times this) and T0 <= S0^2 finite, and
+/// covers every engine's exp2 beyond its range (2^1020 and up, or not finite).
+const HUGE_SUM: f64 = 1e100;
+
+/// One object, or eight interleaved, as the kernel streams them.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    /// The (first) object.
+    first: usize,
+    /// Samples per object.
+    n: usize,
+    /// Where its samples start in the store's arrays (a multiple of 8).
+    at: usize,
+    /// Eight objects, sample j of object first + l at at + 8 j + l; else
+    /// one object, sample j at at + j.
+    group: bool,
+}
+
+/// The samples in the kernel's layout, and ln pi less the object's
+/// smallest, in base 2 (times log2(e); empty when no object's ln pi
+/// varies).
+struct Arrays<T> {
+    values: Aligned<T>,
+    ln_prior: Aligned<T>,
+}
+
+impl<T: Stored> Arrays<T> {
+    /// The samples (and ln pi deltas, in base 2) in the items' layout.
+    fn copy(
+        catalog: &SampleCatalog,
+        items: &[Item],
+        total: usize,
+        lo: &[f64],
+        ln_prior_min: &[f64],
+        constant_prior: &[bool],
+    ) -> Self {
+        let has_column = constant_prior.iter().any(|&c| !c);
+        let mut values = Aligned::zeros(total);
+        let mut ln_prior = Aligned::zeros(if has_column { total } else { 0 });
+        for item in items.iter().filter(|item| item.n > 1) {
+            let width = if item.group { LANES } else { 1 };
+            for l in 0..width {
+                let i = item.first + l;
+                let obj = catalog.object(i);
+                let base = if T::FROM_LO { lo[i] } else { 0.0 };
+                for (j, &v) in obj.values.iter().enumerate() {
+                    values[item.at + j * width + l] = T::from_f64(v - base);
+                }
+                if !constant_prior[i] {
+                    for (j, &p) in obj.ln_interim_prior.iter().enumerate() {
+                        ln_prior[item.at + j * width + l] = T::from_f64((p - ln_prior_min[i]) * LOG2E);
+                    }
+                }
+            }
+        }
+        Self { values, ln_prior }
+    }
+}
+
+/// A zeroed array starting on a cache line, so that no vector load of
+/// eight values at a multiple of eight straddles two lines (measured:
+/// ~5% of the kernel's time when every load did).
+struct Aligned<T> {
+    buf: Vec<T>,
+    origin: usize,
+}
+
+impl<T: Stored> Aligned<T> {
+    const LINE: usize = 64;
+
+    fn zeros(len: usize) -> Self {
+        let buf = vec![T::from_f64(0.0); len + Self::LINE / std::mem::size_of::<T>()];
+        let origin = buf.as_ptr().align_offset(Self::LINE).min(buf.len() - len);
+        Self { buf, origin }
+    }
+}
+
+impl<T> std::ops::Deref for Aligned<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.buf[self.origin..]
+    }
+}
+
+impl<T> std::ops::DerefMut for Aligned<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.buf[self.origin..]
+    }
+}
+
+enum Data {
+    F64(Arrays<f64>),
+    F32(Arrays<f32>),
+}
+
+/// Per-object facts the kernel needs besides the samples (structure of
+/// arrays), the order it streams the objects in, and the samples.
+pub(crate) struct FusedStore {
+    /// Smallest and largest sample value per object.
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+    /// Smallest ln pi per object.
+    ln_prior_min: Vec<f64>,
+    /// Whether ln pi is one constant over the object (no column read).
+    constant_prior: Vec<bool>,
+    /// In object order; no group straddles a block.
+    items: Vec<Item>,
+    data: Data,
+}
+
+/// A sample value type the kernel can stream.
+pub(crate) trait Stored: Copy + Send + Sync {
+    /// Values are stored as offsets from the object's smallest sample.
+    const FROM_LO: bool;
+    fn get(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+    /// Eight (four) values from `p` as float64.
+    /// SAFETY: `p` must point at that many readable values, and the CPU
+    /// must have AVX-512 (AVX2).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m512d;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load4(p: *const Self) -> std::arch::x86_64::__m256d;
+    /// The lanes set in `mask` from `p`, 0 elsewhere (reads only those).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8_tail(p: *const Self, mask: u8) -> std::arch::x86_64::__m512d;
+}
+
+impl Stored for f64 {
+    const FROM_LO: bool = false;
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m512d {
+        unsafe { std::arch::x86_64::_mm512_loadu_pd(p) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load4(p: *const Self) -> std::arch::x86_64::__m256d {
+        unsafe { std::arch::x86_64::_mm256_loadu_pd(p) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8_tail(p: *const Self, mask: u8) -> std::arch::x86_64::__m512d {
+        unsafe { std::arch::x86_64::_mm512_maskz_loadu_pd(mask, p) }
+    }
+}
+
+impl Stored for f32 {
+    const FROM_LO: bool = true;
+    #[inline(always)]
+    fn get(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m512d {
+        use std::arch::x86_64::*;
+        unsafe { _mm512_cvtps_pd(_mm256_loadu_ps(p)) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load4(p: *const Self) -> std::arch::x86_64::__m256d {
+        use std::arch::x86_64::*;
+        unsafe { _mm256_cvtps_pd(_mm_loadu_ps(p)) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8_tail(p: *const Self, mask: u8) -> std::arch::x86_64::__m512d {
+        use std::arch::x86_64::*;
+        unsafe { _mm512_cvtps_pd(_mm256_maskz_loadu_ps(mask, p)) }
+    }
+}
+
+/// Per-object weighted sums: s = (sum w, sum w d, sum w d^2) and, for the
+/// bias correction, t = the same with w^2; w scaled by 2^-shift.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Sums {
+    s: [f64; 3],
+    t: [f64; 3],
+}
+
+/// The same sums for the eight objects of a group, one per lane:
+/// [s0, s1, s2, t0, t1, t2][lane].
+type LaneSums = [[f64; LANES]; 6];
+
+/// An object's share of the block's results besides ln S_i: the bias
+/// correction 0.5 (r - 1/n) and m_i1, m_i2 (see [`FusedStore::block`]).
+#[inline(always)]
+fn object_terms<const GRAD: bool, const BIAS: bool>(s: [f64; 3], t: [f64; 3], n: usize) -> (f64, [f64; 2]) {
+    let inv_s0 = 1.0 / s[0];
+    // m_i0 = 1 for every object (its bias term T0/S0^2 - r is exactly 0),
+    // so M0 is the object count, added at the end.
+    let mi = [s[1] * inv_s0, s[2] * inv_s0];
+    if BIAS {
+        let inv_s0_sq = inv_s0 * inv_s0;
+        let r = t[0] * inv_s0_sq;
+        let mut m = [0.0; 2];
+        if GRAD {
+            for k in 0..2 {
+                m[k] = mi[k] + t[k + 1] * inv_s0_sq - r * mi[k];
+            }
+        }
+        (0.5 * (r - 1.0 / n as f64), m)
+    } else if GRAD {
+        (0.0, mi)
+    } else {
+        (0.0, [0.0; 2])
+    }
+}
+
+impl FusedStore {
+    /// `None` unless the catalog is one-dimensional. `blocks` are the
+    /// object ranges the kernel will be called on (groups stay inside one).
+    pub(crate) fn new(
+        catalog: &SampleCatalog,
+        storage: SampleStorage,
+        blocks: &[(usize, usize)],
+    ) -> Option<Self> {
+        if catalog.dim() != 1 {
+            return None;
+        }
+        let n_obj = catalog.n_obj();
+        let (mut lo, mut hi) = (Vec::with_capacity(n_obj), Vec::with_capacity(n_obj));
+        let (mut ln_prior_min, mut constant_prior) = (Vec::with_capacity(n_obj), Vec::with_capacity(n_obj));
+        for i in 0..n_obj {
+            let obj = catalog.object(i);
+            let (l, h) = obj
+                .values
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+                    (l.min(v), h.max(v))
+                });
+            lo.push(l);
+            hi.push(h);
+            ln_prior_min.push(match obj.constant_ln_interim_prior {
+                Some(c) => c,
+                None => obj.ln_interim_prior.iter().copied().fold(f64::INFINITY, f64::min),
+            });
+            constant_prior.push(obj.constant_ln_interim_prior.is_some());
+        }
+        // Eight objects form a group when they have the same number of
+        // samples (at least two: one sample needs no exp) and the same kind
+        // of interim prior.
+        let mut items = Vec::with_capacity(n_obj);
+        let mut at = 0;
+        for &(start, end) in blocks {
+            let mut i = start;
+            while i < end {
+                let n = catalog.n_samples(i);
+                let group = n >= 2
+                    && i + LANES <= end
+                    && (i + 1..i + LANES)
+                        .all(|k| catalog.n_samples(k) == n && constant_prior[k] == constant_prior[i]);
+                items.push(Item {
+                    first: i,
+                    n,
+                    at,
+                    group,
+                });
+                // Every item starts on a multiple of eight values; a single
+                // sample is read from lo, not from the copy.
+                let width = if group { LANES } else { 1 };
+                if n > 1 {
+                    at += (width * n).next_multiple_of(LANES);
+                }
+                i += width;
+            }
+        }
+        let data = match storage {
+            SampleStorage::F64 => Data::F64(Arrays::copy(
+                catalog,
+                &items,
+                at,
+                &lo,
+                &ln_prior_min,
+                &constant_prior,
+            )),
+            SampleStorage::F32 => Data::F32(Arrays::copy(
+                catalog,
+                &items,
+                at,
+                &lo,
+                &ln_prior_min,
+                &constant_prior,
+            )),
+        };
+        Some(Self {
+            lo,
+            hi,
+            ln_prior_min,
+            constant_prior,
+            items,
+            data,
+        })
+    }
+
+    /// The sample values as the kernel streams them.
+    pub(crate) fn stored(&self) -> StoredSamples<'_> {
+        match &self.data {
+            Data::F64(a) => StoredSamples::F64(&a.values),
+            Data::F32(a) => StoredSamples::F32(&a.values),
+        }
+    }
+
+    /// Over objects [start, end) (one of the blocks the store was built
+    /// for): [sum_i ln L_i (without -ln S_i and without -ln Z), M0, M1, M2]
+    /// where the gradient of that sum is sum_m e_mk M_m. M = sum_i m_i with
+    /// m_i = (1, S1/S0, S2/S0) and, with the bias correction, plus (T0, T1,
+    /// T2)/S0^2 - r_i m_i, r_i = T0/S0^2.
+    /// `isa` picks the compiled copy; the CPU must have it.
+    pub(crate) fn block<const GRAD: bool, const BIAS: bool>(
+        &self,
+        form: &QuadraticForm,
+        block: (usize, usize),
+        isa: Isa,
+    ) -> [f64; 4] {
+        debug_assert!(isa.is_available());
+        match isa {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller's isa is available (isa(), with_isa check).
+            Isa::Avx512 => unsafe { self.block_avx512::<GRAD, BIAS>(form, block) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Isa::Avx2 => unsafe { self.block_avx2::<GRAD, BIAS>(form, block) },
+            _ => self.block_body::<Scalar<Separate>, GRAD, BIAS>(form, block),
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    fn block_avx512<const GRAD: bool, const BIAS: bool>(
+        &self,
+        form: &QuadraticForm,
+        block: (usize, usize),
+    ) -> [f64; 4] {
+        self.block_body::<simd::Avx512, GRAD, BIAS>(form, block)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    fn block_avx2<const GRAD: bool, const BIAS: bool>(
+        &self,
+        form: &QuadraticForm,
+        block: (usize, usize),
+    ) -> [f64; 4] {
+        self.block_body::<simd::Avx2, GRAD, BIAS>(form, block)
+    }
+
+    /// The body of every copy, over the vector loops of `E`: explicit
+    /// AVX-512 or AVX2 vectors, or [`Scalar`] (portable; with [`Fused`] it
+    /// is the exact scalar definition of what the vector engines compute,
+    /// lane for lane, and they must match it bit for bit).
+    #[inline(always)]
+    pub(crate) fn block_body<E: Engine, const GRAD: bool, const BIAS: bool>(
+        &self,
+        form: &QuadraticForm,
+        block: (usize, usize),
+    ) -> [f64; 4] {
+        // One monomorphised body per storage, chosen once per block.
+        match &self.data {
+            Data::F64(a) => self.block_typed::<E, f64, GRAD, BIAS>(a, form, block),
+            Data::F32(a) => self.block_typed::<E, f32, GRAD, BIAS>(a, form, block),
+        }
+    }
+
+    #[inline(always)]
+    fn block_typed<E: Engine, T: Stored, const GRAD: bool, const BIAS: bool>(
+        &self,
+        arrays: &Arrays<T>,
+        form: &QuadraticForm,
+        (start, end): (usize, usize),
+    ) -> [f64; 4] {
+        // A centred form (see QuadraticForm::centred): q(d) = c2 d^2, c2 < 0.
+        let [c0, c1, c2] = form.c;
+        debug_assert!(
+            c1 == 0.0 && c2 < 0.0,
+            "the fused kernel needs a centred concave form"
+        );
+        // The loops work in base 2 (see fastmath::exp2_with): exponents
+        // y = c2 log2(e) d^2 - dpi - shift, shifts in base 2 too.
+        let c2l = c2 * LOG2E;
+        let first = self.items.partition_point(|item| item.first < start);
+        let last = self.items.partition_point(|item| item.first < end);
+        let mut ln_sum = LnSum::default();
+        // Single objects' bias corrections (and ln L_i of single-sample
+        // objects) and m terms; a group's, one accumulator per lane.
+        let (mut correction, mut m) = (0.0, [0.0f64; 2]);
+        let (mut correction_lanes, mut m_lanes) = ([0.0f64; LANES], [[0.0f64; LANES]; 2]);
+        for item in &self.items[first..last] {
+            let i = item.first;
+            if item.group {
+                let x = &arrays.values[item.at..item.at + LANES * item.n];
+                let (mut x_shift, mut shift) = ([0.0; LANES], [0.0; LANES]);
+                for l in 0..LANES {
+                    x_shift[l] = self.x_base::<T>(i + l) - form.x0;
+                    shift[l] = self.bound(i + l, form) * LOG2E;
+                }
+                let column = if self.constant_prior[i] {
+                    0..0
+                } else {
+                    item.at..item.at + LANES * item.n
+                };
+                let p = Deltas(&arrays.ln_prior[column]);
+                // (Both arms spelled out, no closure: see below.)
+                let pass = if self.constant_prior[i] {
+                    group_pass::<E, T, _, GRAD, BIAS>(x, &x_shift, NoPrior, c2l, &mut shift)
+                } else {
+                    group_pass::<E, T, _, GRAD, BIAS>(x, &x_shift, p, c2l, &mut shift)
+                };
+                let Some(sums) = pass else {
+                    // Every weight of an object is exactly zero: ln L = -inf.
+                    return [f64::NEG_INFINITY, 0.0, 0.0, 0.0];
+                };
+                for l in 0..LANES {
+                    ln_sum.add(c0 - self.ln_prior_min[i + l] + shift[l] * LN_2, sums[0][l]);
+                }
+                for l in 0..LANES {
+                    let s = [sums[0][l], sums[1][l], sums[2][l]];
+                    let t = [sums[3][l], sums[4][l], sums[5][l]];
+                    let (c, mi) = object_terms::<GRAD, BIAS>(s, t, item.n);
+                    correction_lanes[l] += c;
+                    m_lanes[0][l] += mi[0];
+                    m_lanes[1][l] += mi[1];
+                }
+                continue;
+            }
+            if item.n == 1 {
+                // One sample (e.g. a catalog of point estimates): its weight
+                // is the whole sum, so ln L_i = ln p - ln pi with no exp,
+                // and the bias correction and its gradient are exactly 0.
+                // (lo is the sample itself, in either storage.)
+                let d = self.lo[i] - form.x0;
+                correction += c0 + c2 * d * d - self.ln_prior_min[i];
+                if GRAD {
+                    m[0] += d;
+                    m[1] += d * d;
+                }
+                continue;
+            }
+            let x = &arrays.values[item.at..item.at + item.n];
+            let (x_shift, bound) = (self.x_base::<T>(i) - form.x0, self.bound(i, form) * LOG2E);
+            let column = if self.constant_prior[i] {
+                0..0
+            } else {
+                item.at..item.at + item.n
+            };
+            let p = Deltas(&arrays.ln_prior[column]);
+            // (No closures: a closure would be compiled without the caller's
+            // target features and take the inlined loop with it.)
+            let pass = if self.constant_prior[i] {
+                object_pass::<E, T, _, GRAD, BIAS>(x, x_shift, NoPrior, c2l, bound)
+            } else {
+                object_pass::<E, T, _, GRAD, BIAS>(x, x_shift, p, c2l, bound)
+            };
+            let Some((sums, shift)) = pass else {
+                return [f64::NEG_INFINITY, 0.0, 0.0, 0.0];
+            };
+            ln_sum.add(c0 - self.ln_prior_min[i] + shift * LN_2, sums.s[0]);
+            let (c, mi) = object_terms::<GRAD, BIAS>(sums.s, sums.t, item.n);
+            correction += c;
+            m[0] += mi[0];
+            m[1] += mi[1];
+        }
+        let m0 = if GRAD { (end - start) as f64 } else { 0.0 };
+        [
+            ln_sum.finish() + correction + sum_lanes(correction_lanes),
+            m0,
+            m[0] + sum_lanes(m_lanes[0]),
+            m[1] + sum_lanes(m_lanes[1]),
+        ]
+    }
+
+    /// What the stored values of object i are offsets from.
+    #[inline(always)]
+    fn x_base<T: Stored>(&self, i: usize) -> f64 {
+        if T::FROM_LO { self.lo[i] } else { 0.0 }
+    }
+
+    /// The shift bound of object i: max of c2 d^2 over its sample range, at
+    /// the point of the range nearest the peak d = 0.
+    #[inline(always)]
+    fn bound(&self, i: usize, form: &QuadraticForm) -> f64 {
+        let d_near = 0.0f64.clamp(self.lo[i] - form.x0, self.hi[i] - form.x0);
+        form.c[2] * d_near * d_near
+    }
+}
+
+/// The sample values as the kernel streams them (the store's copy).
+#[derive(Debug, Clone, Copy)]
+pub enum StoredSamples<'a> {
+    F64(&'a [f64]),
+    F32(&'a [f32]),
+}
+
+impl StoredSamples<'_> {
+    pub fn bytes(&self) -> usize {
+        match self {
+            StoredSamples::F64(x) => x.len() * 8,
+            StoredSamples::F32(x) => x.len() * 4,
+        }
+    }
+
+    /// Reads every stored value once (a plain sum over `chunk`-sized
+    /// pieces in parallel): the bench's memory-read reference.
+    pub fn read_all(&self, chunk: usize) -> f64 {
+        use rayon::prelude::*;
+        match self {
+            StoredSamples::F64(x) => x.par_chunks(chunk.max(1)).map(sum_stored).sum(),
+            StoredSamples::F32(x) => x.par_chunks(chunk.max(1)).map(sum_stored).sum(),
+        }
+    }
+}
+
+/// The bench's memory-read reference: sum_j x_j.
+fn sum_stored<T: Stored>(x: &[T]) -> f64 {
+    lane_sum::<T, false>(x)
+}
+
+/// sum_j exp(buf_j) (buf_j <= 0) with the kernel's own exp, in the copy
+/// the kernel runs: the bench's reference for the bare vectorised exp.
+pub fn exp_reference_sum(buf: &[f64]) -> f64 {
+    lane_sum::<f64, true>(buf)
+}
+
+/// sum_j x_j, or sum_j exp(x_j) with `EXP`, in the copy the kernel runs.
+fn lane_sum<T: Stored, const EXP: bool>(x: &[T]) -> f64 {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: isa() checked that the CPU has these features.
+        Isa::Avx512 => unsafe { simd::lane_sum_avx512::<T, EXP>(x) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Isa::Avx2 => unsafe { simd::lane_sum_avx2::<T, EXP>(x) },
+        _ => {
+            let mut acc = [0.0; LANES];
+            for (j, v) in x.iter().enumerate() {
+                acc[j % LANES] += if EXP {
+                    exp_nonpositive_with::<Separate>(v.get())
+                } else {
+                    v.get()
+                };
+            }
+            sum_lanes(acc)
+        }
+    }
+}
+
+/// One object's sums and the shift they are scaled by: with the bound
+/// `q_max` if that leaves a usable sum, else by [`exact_sums`].
+#[inline(always)]
+fn object_pass<E: Engine, T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+    x: &[T],
+    x_shift: f64,
+    prior: P,
+    c2: f64,
+    q_max: f64,
+) -> Option<(Sums, f64)> {
+    let sums = E::object_sums::<T, P, GRAD, BIAS>(x, x_shift, prior, c2, q_max);
+    if usable(sums.s[0]) {
+        return Some((sums, q_max));
+    }
+    exact_sums::<T, P, BIAS>(x, 1, 0, x_shift, prior, c2)
+}
+
+/// Whether a sum of scaled weights keeps full precision: not so small
+/// that the bound was loose by more than e^230, and not so large (or not
+/// finite, or NaN) that the bound was no bound at all: a theta so extreme
+/// that the exponents' rounding errors are huge. Engines differ only in
+/// sums outside this range (their exp2 beyond [-1020, 1020]), so the
+/// decision, and with the exact pass every result, is the same on all.
+#[inline(always)]
+fn usable(s0: f64) -> bool {
+    (TINY_SUM..=HUGE_SUM).contains(&s0)
+}
+
+/// [`object_pass`] for the eight objects of a group: `shift` comes in as
+/// the bounds and leaves as the shifts used. `None` when every weight of
+/// one of the objects is exactly 0.
+#[inline(always)]
+fn group_pass<E: Engine, T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+    x: &[T],
+    x_shift: &[f64; LANES],
+    prior: P,
+    c2: f64,
+    shift: &mut [f64; LANES],
+) -> Option<LaneSums> {
+    let mut sums = E::group_sums::<T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift);
+    for l in 0..LANES {
+        if !usable(sums[0][l]) {
+            let (exact, exact_shift) = exact_sums::<T, P, BIAS>(x, LANES, l, x_shift[l], prior, c2)?;
+            for k in 0..3 {
+                sums[k][l] = exact.s[k];
+                sums[3 + k][l] = exact.t[k];
+            }
+            shift[l] = exact_shift;
+        }
+    }
+    Some(sums)
+}
+
+/// The exact pass over the object stored at `x[lane + stride j]`, j = 0,
+/// 1, ..: its exponents y_j = c2 d_j^2 - dpi_j, then the sums of 2^(y_j -
+/// max y), each y_j computed the same way both times so that the largest
+/// weight is exactly 1 at any scale of y. Returns the sums (in sample
+/// order, plain multiply-adds: the same on every engine) and max y; `None`
+/// when every weight is 0.
+#[cold]
+fn exact_sums<T: Stored, P: PriorDelta, const BIAS: bool>(
+    x: &[T],
+    stride: usize,
+    lane: usize,
+    x_shift: f64,
+    prior: P,
+    c2: f64,
+) -> Option<(Sums, f64)> {
+    fn exponent<T: Stored, P: PriorDelta>(x: &[T], j: usize, x_shift: f64, prior: P, c2: f64) -> (f64, f64) {
+        let d = x[j].get() + x_shift;
+        (c2 * d * d - prior.at(j), d)
+    }
+    let shift = (lane..x.len())
+        .step_by(stride)
+        .map(|j| exponent(x, j, x_shift, prior, c2).0)
+        .fold(f64::NEG_INFINITY, f64::max);
+    if shift == f64::NEG_INFINITY || shift.is_nan() {
+        return None;
+    }
+    let mut sums = Sums::default();
+    for j in (lane..x.len()).step_by(stride) {
+        let (y, d) = exponent(x, j, x_shift, prior, c2);
+        let w = exp2_with::<Separate>(y - shift);
+        sums.s[0] += w;
+        sums.s[1] += w * d;
+        sums.s[2] += w * d * d;
+        if BIAS {
+            let w2 = w * w;
+            sums.t[0] += w2;
+            sums.t[1] += w2 * d;
+            sums.t[2] += w2 * d * d;
+        }
+    }
+    Some((sums, shift))
+}
+
+/// ln pi at sample j less the object's smallest ln pi.
+pub(crate) trait PriorDelta: Copy {
+    /// Whether every delta is 0 (the vector engines then skip it).
+    const ZERO: bool = false;
+    /// Hints the CPU to fetch sample j's entry (no-op without a column).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn prefetch(&self, j: usize) {
+        let _ = j;
+    }
+    fn at(&self, j: usize) -> f64;
+    /// Samples j.. for the lanes set in `mask`, 0 elsewhere (AVX-512).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8_tail(&self, j: usize, mask: u8) -> std::arch::x86_64::__m512d;
+    /// Samples j..j+8 (j..j+4). SAFETY: they must exist, and the CPU must
+    /// have AVX-512 (AVX2).
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(&self, j: usize) -> std::arch::x86_64::__m512d;
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load4(&self, j: usize) -> std::arch::x86_64::__m256d;
+}
+
+/// ln pi constant over the object.
+#[derive(Clone, Copy)]
+pub(crate) struct NoPrior;
+/// The stored deltas.
+#[derive(Clone, Copy)]
+pub(crate) struct Deltas<'a, T>(&'a [T]);
+
+impl PriorDelta for NoPrior {
+    const ZERO: bool = true;
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8_tail(&self, _: usize, _: u8) -> std::arch::x86_64::__m512d {
+        unsafe { std::arch::x86_64::_mm512_setzero_pd() }
+    }
+    #[inline(always)]
+    fn at(&self, _: usize) -> f64 {
+        0.0
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(&self, _: usize) -> std::arch::x86_64::__m512d {
+        unsafe { std::arch::x86_64::_mm512_setzero_pd() }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load4(&self, _: usize) -> std::arch::x86_64::__m256d {
+        unsafe { std::arch::x86_64::_mm256_setzero_pd() }
+    }
+}
+
+/// Hints the CPU to fetch `column[j]` into L1; any j (a prefetch of an
+/// address past the end never faults).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch<T>(column: &[T], j: usize) {
+    // SAFETY: _mm_prefetch only hints; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            column.as_ptr().wrapping_add(j) as *const i8
+        )
+    }
+}
+
+impl<T: Stored> PriorDelta for Deltas<'_, T> {
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    fn prefetch(&self, j: usize) {
+        prefetch(self.0, j)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8_tail(&self, j: usize, mask: u8) -> std::arch::x86_64::__m512d {
+        unsafe { T::load8_tail(self.0.as_ptr().add(j), mask) }
+    }
+    #[inline(always)]
+    fn at(&self, j: usize) -> f64 {
+        self.0[j].get()
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(&self, j: usize) -> std::arch::x86_64::__m512d {
+        unsafe { T::load8(self.0.as_ptr().add(j)) }
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load4(&self, j: usize) -> std::arch::x86_64::__m256d {
+        unsafe { T::load4(self.0.as_ptr().add(j)) }
+    }
+}
+
+/// The vector loops of the kernel: scaled weights w = 2^(c2 d^2 - dpi -
+/// shift), d = x + x_shift (c2, dpi and shift in base 2: the natural ones
+/// times log2(e)), and their sums in [`LANES`] independent accumulators,
+/// the same in every engine.
+pub(crate) trait Engine {
+    /// One object, sample j in lane j mod LANES. The tail is padded to a
+    /// full lane group with weight exactly 0 (dpi = +inf) instead of a
+    /// scalar loop.
+    fn object_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+        x: &[T],
+        x_shift: f64,
+        prior: P,
+        c2: f64,
+        shift: f64,
+    ) -> Sums;
+    /// A group: lane l is object l, summed in sample order, with its own
+    /// x_shift and shift.
+    fn group_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+        x: &[T],
+        x_shift: &[f64; LANES],
+        prior: P,
+        c2: f64,
+        shift: &[f64; LANES],
+    ) -> LaneSums;
+}
+
+/// Plain Rust, one lane at a time (the compiler may vectorise it).
+pub(crate) struct Scalar<A>(std::marker::PhantomData<A>);
+
+/// One weight into lane `l` of the accumulators, as every engine does it.
+#[inline(always)]
+fn accumulate<A: MulAdd, const GRAD: bool, const BIAS: bool>(
+    acc: &mut LaneSums,
+    l: usize,
+    d: f64,
+    dpi: f64,
+    c2: f64,
+    shift: f64,
+) {
+    let q = d * d;
+    let w = exp2_with::<A>(A::mul_add(q, c2, -shift) - dpi);
+    acc[0][l] += w;
+    if GRAD {
+        acc[1][l] = A::mul_add(w, d, acc[1][l]);
+        acc[2][l] = A::mul_add(w, q, acc[2][l]);
+    }
+    if BIAS {
+        let w2 = w * w;
+        acc[3][l] += w2;
+        if GRAD {
+            acc[4][l] = A::mul_add(w2, d, acc[4][l]);
+            acc[5][l] = A::mul_add(w2, q, acc[5][l]);
+        }
+    }
+}
+
+impl<A: MulAdd> Engine for Scalar<A> {
+    #[inline(always)]
+    fn object_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+        x: &[T],
+        x_shift: f64,
+        prior: P,
+        c2: f64,
+        shift: f64,
+    ) -> Sums {
+        let mut acc = [[0.0f64; LANES]; 6];
+        let n = x.len();
+        let mut j0 = 0;
+        while j0 < n {
+            for l in 0..LANES {
+                let j = j0 + l;
+                let (d, dpi) = if j < n {
+                    (x[j].get() + x_shift, prior.at(j))
+                } else {
+                    (0.0, f64::INFINITY)
+                };
+                accumulate::<A, GRAD, BIAS>(&mut acc, l, d, dpi, c2, shift);
+            }
+            j0 += LANES;
+        }
+        let mut sums = Sums::default();
+        for k in 0..3 {
+            sums.s[k] = sum_lanes(acc[k]);
+            sums.t[k] = sum_lanes(acc[3 + k]);
+        }
+        sums
+    }
+
+    #[inline(always)]
+    fn group_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+        x: &[T],
+        x_shift: &[f64; LANES],
+        prior: P,
+        c2: f64,
+        shift: &[f64; LANES],
+    ) -> LaneSums {
+        let mut acc = [[0.0f64; LANES]; 6];
+        for j in (0..x.len()).step_by(LANES) {
+            for l in 0..LANES {
+                let d = x[j + l].get() + x_shift[l];
+                accumulate::<A, GRAD, BIAS>(&mut acc, l, d, prior.at(j + l), c2, shift[l]);
+            }
+        }
+        acc
+    }
+}
+
+/// The vector loops in explicit AVX-512 and AVX2 vectors. The compiler's
+/// own vectorisation of [`Scalar`] proved fragile (one monomorphised copy
+/// came out fully scalar), and the hardware FMA must be asked for by name.
+/// One generic loop over [`Lanes`], a group of eight float64 lanes: one
+/// AVX-512 register, or two AVX2 registers (lanes 0-3 and 4-7). Every
+/// operation mirrors [`Scalar`]`<Fused>` lane for lane.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod simd {
+    use std::arch::x86_64::*;
+
+    use super::{Engine, LANES, LaneSums, PriorDelta, Stored, Sums};
+    use crate::math::fastmath::{
+        EXP_MIN, EXP_POLY, EXP2_MAX, EXP2_MIN, EXP2_POLY, LN2_HI, LN2_LO, LOG2E, ROUND_MAGIC,
+    };
+
+    /// Samples ahead to prefetch (8 KB of float64; 512 to 4096 measured
+    /// alike here).
+    const PREFETCH_AHEAD: usize = 1024;
+
+    /// Eight float64 lanes and the operations the kernel needs. SAFETY (all
+    /// methods): the CPU must have the instruction set of the implementing
+    /// type, and loads must be in bounds.
+    pub(crate) trait Lanes: Copy {
+        /// Which lanes of a tail hold samples.
+        type Mask: Copy;
+        unsafe fn splat(v: f64) -> Self;
+        unsafe fn add(a: Self, b: Self) -> Self;
+        unsafe fn sub(a: Self, b: Self) -> Self;
+        unsafe fn mul(a: Self, b: Self) -> Self;
+        /// a * b + c, rounded once.
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self;
+        unsafe fn exp(x: Self) -> Self;
+        /// [`exp2_with`](crate::math::fastmath::exp2_with) (see V8's for its range).
+        unsafe fn exp2(y: Self) -> Self;
+        /// Sum of the lanes in [`sum_lanes`](crate::math::fastmath::sum_lanes)'s order.
+        unsafe fn hsum(a: Self) -> f64;
+        unsafe fn load<T: Stored>(p: *const T) -> Self;
+        /// The eight lanes to `p`.
+        unsafe fn store(a: Self, p: *mut f64);
+        unsafe fn load_prior<P: PriorDelta>(prior: &P, j: usize) -> Self;
+        /// Samples `from..` of `x` (fewer than eight) and their ln pi
+        /// deltas; 0 in the lanes past the end, which the mask marks.
+        unsafe fn load_tail<T: Stored, P: PriorDelta>(
+            x: &[T],
+            prior: &P,
+            from: usize,
+        ) -> (Self, Self, Self::Mask);
+        /// `w` with the lanes outside the mask set to 0.
+        unsafe fn zero_outside(w: Self, mask: Self::Mask) -> Self;
+    }
+
+    /// The polynomial `coeffs` (highest degree first) at r, by Horner.
+    #[inline(always)]
+    unsafe fn horner8(coeffs: &[f64; 12], r: __m512d) -> __m512d {
+        unsafe {
+            let mut p = _mm512_set1_pd(coeffs[0]);
+            for &c in &coeffs[1..] {
+                p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c));
+            }
+            p
+        }
+    }
+
+    /// One AVX-512 register.
+    #[derive(Clone, Copy)]
+    pub(crate) struct V8(__m512d);
+
+    /// Two AVX2 registers: lanes 0-3, 4-7.
+    #[derive(Clone, Copy)]
+    pub(crate) struct V4x2(__m256d, __m256d);
+
+    impl Lanes for V8 {
+        type Mask = u8;
+        #[inline(always)]
+        unsafe fn splat(v: f64) -> Self {
+            unsafe { V8(_mm512_set1_pd(v)) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            unsafe { V8(_mm512_add_pd(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn sub(a: Self, b: Self) -> Self {
+            unsafe { V8(_mm512_sub_pd(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn mul(a: Self, b: Self) -> Self {
+            unsafe { V8(_mm512_mul_pd(a.0, b.0)) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            unsafe { V8(_mm512_fmadd_pd(a.0, b.0, c.0)) }
+        }
+        /// exp_nonpositive, except that arguments in [-745, -708) give the
+        /// subnormal e^x instead of 0 (weights 1e-308 of the largest: no
+        /// sum can tell).
+        #[inline(always)]
+        unsafe fn exp(x: Self) -> Self {
+            unsafe {
+                // scalef underflows to 0 by itself, so no select is needed:
+                // only a floor low enough that -inf (and anything below
+                // e^-745, the smallest subnormal) gives exactly 0, and high
+                // enough that n * LN2_HI stays exact (|n| < 2^11).
+                let xc = _mm512_max_pd(x.0, _mm512_set1_pd(-1100.0));
+                let t = _mm512_fmadd_pd(xc, _mm512_set1_pd(LOG2E), _mm512_set1_pd(ROUND_MAGIC));
+                let n = _mm512_sub_pd(t, _mm512_set1_pd(ROUND_MAGIC));
+                let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_HI), xc);
+                let r = _mm512_fnmadd_pd(n, _mm512_set1_pd(LN2_LO), r);
+                // p * 2^n in one instruction, rounded once (exact while the
+                // result is normal).
+                V8(_mm512_scalef_pd(horner8(&EXP_POLY, r), n))
+            }
+        }
+        /// No clamp: for -2^50 <= y the rounding below is exact and
+        /// scalef turns anything under 2^-1074 into 0 by itself (below
+        /// -1020 the result is the subnormal 2^y where the scalar definition
+        /// gives 0: weights 1e-307 of the largest, which no sum can tell).
+        /// Further down it gives 0, +-inf or NaN: a sum that is not finite
+        /// sends the object to the exact pass (see `usable`).
+        #[inline(always)]
+        unsafe fn exp2(y: Self) -> Self {
+            unsafe {
+                let t = _mm512_add_pd(y.0, _mm512_set1_pd(ROUND_MAGIC));
+                let n = _mm512_sub_pd(t, _mm512_set1_pd(ROUND_MAGIC));
+                let r = _mm512_sub_pd(y.0, n);
+                V8(_mm512_scalef_pd(horner8(&EXP2_POLY, r), n))
+            }
+        }
+        #[inline(always)]
+        unsafe fn hsum(a: Self) -> f64 {
+            unsafe {
+                V4x2::hsum(V4x2(
+                    _mm512_castpd512_pd256(a.0),
+                    _mm512_extractf64x4_pd::<1>(a.0),
+                ))
+            }
+        }
+        #[inline(always)]
+        unsafe fn load<T: Stored>(p: *const T) -> Self {
+            unsafe { V8(T::load8(p)) }
+        }
+        #[inline(always)]
+        unsafe fn store(a: Self, p: *mut f64) {
+            unsafe { _mm512_storeu_pd(p, a.0) }
+        }
+        #[inline(always)]
+        unsafe fn load_prior<P: PriorDelta>(prior: &P, j: usize) -> Self {
+            unsafe { V8(prior.load8(j)) }
+        }
+        #[inline(always)]
+        unsafe fn load_tail<T: Stored, P: PriorDelta>(x: &[T], prior: &P, from: usize) -> (Self, Self, u8) {
+            // Masked loads read only the samples that exist.
+            let mask = (1u8 << (x.len() - from)) - 1;
+            unsafe {
+                (
+                    V8(T::load8_tail(x.as_ptr().add(from), mask)),
+                    V8(prior.load8_tail(from, mask)),
+                    mask,
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn zero_outside(w: Self, mask: u8) -> Self {
+            unsafe { V8(_mm512_maskz_mov_pd(mask, w.0)) }
+        }
+    }
+
+    /// exp_nonpositive on four lanes.
+    #[inline(always)]
+    unsafe fn exp4(x: __m256d) -> __m256d {
+        unsafe {
+            let xc = _mm256_max_pd(x, _mm256_set1_pd(EXP_MIN));
+            let t = _mm256_fmadd_pd(xc, _mm256_set1_pd(LOG2E), _mm256_set1_pd(ROUND_MAGIC));
+            let n = _mm256_sub_pd(t, _mm256_set1_pd(ROUND_MAGIC));
+            let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_HI), xc);
+            let r = _mm256_fnmadd_pd(n, _mm256_set1_pd(LN2_LO), r);
+            let y = poly_times_pow2_4(&EXP_POLY, r, t);
+            let below = _mm256_cmp_pd::<_CMP_LT_OQ>(x, _mm256_set1_pd(EXP_MIN));
+            _mm256_blendv_pd(y, _mm256_setzero_pd(), below)
+        }
+    }
+
+    /// The polynomial `coeffs` (Horner, highest degree first) at r, times
+    /// 2^n for the integer n in t's low bits (t = n + ROUND_MAGIC, n >= -1022).
+    #[inline(always)]
+    unsafe fn poly_times_pow2_4(coeffs: &[f64; 12], r: __m256d, t: __m256d) -> __m256d {
+        unsafe {
+            let mut p = _mm256_set1_pd(coeffs[0]);
+            for &c in &coeffs[1..] {
+                p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(c));
+            }
+            let bits =
+                _mm256_slli_epi64::<52>(_mm256_add_epi64(_mm256_castpd_si256(t), _mm256_set1_epi64x(1023)));
+            _mm256_mul_pd(p, _mm256_castsi256_pd(bits))
+        }
+    }
+
+    /// exp2_with on four lanes: clamped to [EXP2_MIN, EXP2_MAX], and 0
+    /// below EXP2_MIN (or NaN). (Without the upper clamp, y > 1023 wrapped
+    /// round the exponent field: finite garbage, even negative, that the
+    /// exact-pass test could not see; NaN at theta_sigma = 1e-15.)
+    #[inline(always)]
+    unsafe fn exp2_4(y: __m256d) -> __m256d {
+        unsafe {
+            let yc = _mm256_min_pd(
+                _mm256_max_pd(y, _mm256_set1_pd(EXP2_MIN)),
+                _mm256_set1_pd(EXP2_MAX),
+            );
+            let t = _mm256_add_pd(yc, _mm256_set1_pd(ROUND_MAGIC));
+            let n = _mm256_sub_pd(t, _mm256_set1_pd(ROUND_MAGIC));
+            let r = _mm256_sub_pd(yc, n);
+            let w = poly_times_pow2_4(&EXP2_POLY, r, t);
+            let below = _mm256_cmp_pd::<_CMP_NGE_UQ>(y, _mm256_set1_pd(EXP2_MIN));
+            _mm256_blendv_pd(w, _mm256_setzero_pd(), below)
+        }
+    }
+
+    /// Applies a two-argument AVX2 operation to both halves.
+    macro_rules! both {
+        ($op:ident, $a:expr, $b:expr) => {
+            V4x2($op($a.0, $b.0), $op($a.1, $b.1))
+        };
+    }
+
+    impl Lanes for V4x2 {
+        /// All-ones bits in the lanes that hold samples.
+        type Mask = V4x2;
+        #[inline(always)]
+        unsafe fn splat(v: f64) -> Self {
+            unsafe { V4x2(_mm256_set1_pd(v), _mm256_set1_pd(v)) }
+        }
+        #[inline(always)]
+        unsafe fn add(a: Self, b: Self) -> Self {
+            unsafe { both!(_mm256_add_pd, a, b) }
+        }
+        #[inline(always)]
+        unsafe fn sub(a: Self, b: Self) -> Self {
+            unsafe { both!(_mm256_sub_pd, a, b) }
+        }
+        #[inline(always)]
+        unsafe fn mul(a: Self, b: Self) -> Self {
+            unsafe { both!(_mm256_mul_pd, a, b) }
+        }
+        #[inline(always)]
+        unsafe fn fmadd(a: Self, b: Self, c: Self) -> Self {
+            unsafe { V4x2(_mm256_fmadd_pd(a.0, b.0, c.0), _mm256_fmadd_pd(a.1, b.1, c.1)) }
+        }
+        #[inline(always)]
+        unsafe fn exp(x: Self) -> Self {
+            unsafe { V4x2(exp4(x.0), exp4(x.1)) }
+        }
+        #[inline(always)]
+        unsafe fn exp2(y: Self) -> Self {
+            unsafe { V4x2(exp2_4(y.0), exp2_4(y.1)) }
+        }
+        #[inline(always)]
+        unsafe fn hsum(a: Self) -> f64 {
+            unsafe {
+                let s = _mm256_add_pd(a.0, a.1);
+                let t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd::<1>(s));
+                _mm_cvtsd_f64(t) + _mm_cvtsd_f64(_mm_unpackhi_pd(t, t))
+            }
+        }
+        #[inline(always)]
+        unsafe fn load<T: Stored>(p: *const T) -> Self {
+            unsafe { V4x2(T::load4(p), T::load4(p.add(4))) }
+        }
+        #[inline(always)]
+        unsafe fn store(a: Self, p: *mut f64) {
+            unsafe {
+                _mm256_storeu_pd(p, a.0);
+                _mm256_storeu_pd(p.add(4), a.1);
+            }
+        }
+        #[inline(always)]
+        unsafe fn load_prior<P: PriorDelta>(prior: &P, j: usize) -> Self {
+            unsafe { V4x2(prior.load4(j), prior.load4(j + 4)) }
+        }
+        #[inline(always)]
+        unsafe fn load_tail<T: Stored, P: PriorDelta>(x: &[T], prior: &P, from: usize) -> (Self, Self, V4x2) {
+            let (mut v, mut dpi, mut keep) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
+            for (l, j) in (from..x.len()).enumerate() {
+                v[l] = x[j].get();
+                dpi[l] = prior.at(j);
+                keep[l] = f64::from_bits(u64::MAX);
+            }
+            // No closure here: it would be compiled without AVX2.
+            unsafe {
+                (
+                    Self::load(v.as_ptr()),
+                    Self::load(dpi.as_ptr()),
+                    Self::load(keep.as_ptr()),
+                )
+            }
+        }
+        #[inline(always)]
+        unsafe fn zero_outside(w: Self, mask: V4x2) -> Self {
+            unsafe { both!(_mm256_and_pd, w, mask) }
+        }
+    }
+
+    /// One lane group into the six accumulators (w, w d, w d^2 and the same
+    /// with w^2, as `GRAD` and `BIAS` need them); with `TAIL`, the lanes
+    /// outside `mask` get weight 0.
+    #[inline(always)]
+    unsafe fn step<V: Lanes, P: PriorDelta, const GRAD: bool, const BIAS: bool, const TAIL: bool>(
+        a: &mut [V; 6],
+        d: V,
+        dpi: V,
+        (c2, neg_shift): (V, V),
+        mask: Option<V::Mask>,
+    ) {
+        unsafe {
+            let q = V::mul(d, d);
+            let mut y = V::fmadd(q, c2, neg_shift);
+            if !P::ZERO || TAIL {
+                y = V::sub(y, dpi);
+            }
+            // (Lanes past a tail may be out of exp2's range: masked to 0.)
+            let mut w = V::exp2(y);
+            if let (true, Some(m)) = (TAIL, mask) {
+                w = V::zero_outside(w, m);
+            }
+            a[0] = V::add(a[0], w);
+            if GRAD {
+                a[1] = V::fmadd(w, d, a[1]);
+                a[2] = V::fmadd(w, q, a[2]);
+            }
+            if BIAS {
+                let w2 = V::mul(w, w);
+                a[3] = V::add(a[3], w2);
+                if GRAD {
+                    a[4] = V::fmadd(w2, d, a[4]);
+                    a[5] = V::fmadd(w2, q, a[5]);
+                }
+            }
+        }
+    }
+
+    /// Whether a kernel copy uses accumulator k (1, 2: gradient; 3: bias
+    /// correction; 4, 5: both).
+    #[inline(always)]
+    const fn used<const GRAD: bool, const BIAS: bool>(k: usize) -> bool {
+        match k {
+            0 => true,
+            1 | 2 => GRAD,
+            3 => BIAS,
+            _ => GRAD && BIAS,
+        }
+    }
+
+    /// The per-object loop of [`Engine::object_sums`] on lanes `V`.
+    #[inline(always)]
+    unsafe fn object_sums<V: Lanes, T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+        x: &[T],
+        x_shift: f64,
+        prior: P,
+        c2: f64,
+        shift: f64,
+    ) -> Sums {
+        const { assert!(LANES == 8) };
+        unsafe {
+            let c = (V::splat(c2), V::splat(-shift));
+            let xs = V::splat(x_shift);
+            let mut a = [V::splat(0.0); 6];
+            let full = x.len() / LANES * LANES;
+            let mut j = 0;
+            while j < full {
+                // The hardware prefetcher alone left the loop waiting on
+                // memory (1.8 -> 1.0 ns per sample on one core, 1e7
+                // samples); the address may run past the end, which a
+                // prefetch tolerates.
+                super::prefetch(x, j + PREFETCH_AHEAD);
+                prior.prefetch(j + PREFETCH_AHEAD);
+                let d = V::add(V::load(x.as_ptr().add(j)), xs);
+                step::<V, P, GRAD, BIAS, false>(&mut a, d, V::load_prior(&prior, j), c, None);
+                j += LANES;
+            }
+            if full < x.len() {
+                let (v, dpi, mask) = V::load_tail(x, &prior, full);
+                step::<V, P, GRAD, BIAS, true>(&mut a, V::add(v, xs), dpi, c, Some(mask));
+            }
+            let mut h = [0.0; 6];
+            for k in 0..6 {
+                if used::<GRAD, BIAS>(k) {
+                    h[k] = V::hsum(a[k]);
+                }
+            }
+            Sums {
+                s: [h[0], h[1], h[2]],
+                t: [h[3], h[4], h[5]],
+            }
+        }
+    }
+
+    /// The group loop of [`Engine::group_sums`] on lanes `V`: one vector
+    /// per sample index, lane l = object l.
+    #[inline(always)]
+    unsafe fn group_sums<V: Lanes, T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+        x: &[T],
+        x_shift: &[f64; LANES],
+        prior: P,
+        c2: f64,
+        shift: &[f64; LANES],
+    ) -> LaneSums {
+        const { assert!(LANES == 8) };
+        debug_assert!(x.len().is_multiple_of(LANES));
+        let mut neg_shift = [0.0; LANES];
+        for l in 0..LANES {
+            neg_shift[l] = -shift[l];
+        }
+        unsafe {
+            let c = (V::splat(c2), V::load(neg_shift.as_ptr()));
+            let xs = V::load(x_shift.as_ptr());
+            let mut a = [V::splat(0.0); 6];
+            let mut j = 0;
+            while j < x.len() {
+                super::prefetch(x, j + PREFETCH_AHEAD);
+                prior.prefetch(j + PREFETCH_AHEAD);
+                let d = V::add(V::load(x.as_ptr().add(j)), xs);
+                step::<V, P, GRAD, BIAS, false>(&mut a, d, V::load_prior(&prior, j), c, None);
+                j += LANES;
+            }
+            let mut out = [[0.0; LANES]; 6];
+            for k in 0..6 {
+                if used::<GRAD, BIAS>(k) {
+                    V::store(a[k], out[k].as_mut_ptr());
+                }
+            }
+            out
+        }
+    }
+
+    /// Each copy of the kernel's loops: [`Avx512`] or [`Avx2`].
+    pub(crate) struct Vectors<V>(std::marker::PhantomData<V>);
+    pub(crate) type Avx512 = Vectors<V8>;
+    pub(crate) type Avx2 = Vectors<V4x2>;
+
+    impl<V: Lanes> Engine for Vectors<V> {
+        #[inline(always)]
+        fn object_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+            x: &[T],
+            x_shift: f64,
+            prior: P,
+            c2: f64,
+            shift: f64,
+        ) -> Sums {
+            // SAFETY: Vectors<V> is only used from the copy of the kernel
+            // compiled for V's instruction set (FusedStore::block_avx512,
+            // block_avx2); object_sums loads in bounds.
+            unsafe { object_sums::<V, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
+        }
+        #[inline(always)]
+        fn group_sums<T: Stored, P: PriorDelta, const GRAD: bool, const BIAS: bool>(
+            x: &[T],
+            x_shift: &[f64; LANES],
+            prior: P,
+            c2: f64,
+            shift: &[f64; LANES],
+        ) -> LaneSums {
+            // SAFETY: as above; group_sums loads whole lane groups of a
+            // slice whose length is a multiple of LANES.
+            unsafe { group_sums::<V, T, P, GRAD, BIAS>(x, x_shift, prior, c2, shift) }
+        }
+    }
+
+    /// sum_j x_j, or sum_j exp(x_j) with `EXP`, on lanes `V`; the tail
+    /// one value at a time.
+    #[inline(always)]
+    unsafe fn lane_sum<V: Lanes, T: Stored, const EXP: bool>(x: &[T]) -> f64 {
+        let full = x.len() / LANES * LANES;
+        unsafe {
+            let mut a = V::splat(0.0);
+            let mut j = 0;
+            while j < full {
+                let v = V::load(x.as_ptr().add(j));
+                a = V::add(a, if EXP { V::exp(v) } else { v });
+                j += LANES;
+            }
+            let mut total = V::hsum(a);
+            for v in &x[full..] {
+                total += if EXP {
+                    crate::math::fastmath::exp_nonpositive(v.get())
+                } else {
+                    v.get()
+                };
+            }
+            total
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
+    pub(crate) fn lane_sum_avx512<T: Stored, const EXP: bool>(x: &[T]) -> f64 {
+        // SAFETY: the CPU has the features this function is compiled for.
+        unsafe { lane_sum::<V8, T, EXP>(x) }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn lane_sum_avx2<T: Stored, const EXP: bool>(x: &[T]) -> f64 {
+        // SAFETY: as above.
+        unsafe { lane_sum::<V4x2, T, EXP>(x) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
+    use crate::model::gaussian::Gaussian;
+    use crate::model::population::PopulationModel;
+    use rand::{RngExt, SeedableRng};
+
+    /// Ragged objects (1 to 1300 samples, so tails of every length and
+    /// objects longer than the prefetch distance), some with a per-sample
+    /// interim prior and some with one constant value; then runs of equal
+    /// counts that form groups of eight (one with the prior column, one
+    /// without, 1200 samples: past the prefetch distance), a run of nine
+    /// (a group and one left over) and a run of eight broken by a
+    /// different prior kind (no group).
+    fn catalog(per_sample_prior: bool) -> SampleCatalog {
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(11);
+        let mut counts = vec![1usize, 2, 3, 5, 7, 8, 9, 15, 16, 17, 100, 700, 1300, 64, 97];
+        let mut column = vec![];
+        for i in 0..counts.len() {
+            column.push(i % 3 != 0);
+        }
+        for (c, n, col) in [(13, 8, true), (100, 8, false), (1200, 8, true), (3, 9, false)] {
+            counts.extend(std::iter::repeat_n(c, n));
+            column.extend(std::iter::repeat_n(col, n));
+        }
+        counts.extend([40; 8]);
+        column.extend([true, true, true, false, true, true, true, true]);
+        let mut samples = Vec::new();
+        let mut ln_prior = Vec::new();
+        for (i, &c) in counts.iter().enumerate() {
+            let centre = 3.0 + 0.1 * (i % 30) as f64;
+            let s: Vec<f64> = (0..c)
+                .map(|_| centre + 1.5 * (rng.random::<f64>() - 0.5))
+                .collect();
+            ln_prior.push(if per_sample_prior && column[i] {
+                // ln pi proportional to 10^x (the SMF's interim prior).
+                s.iter().map(|x| std::f64::consts::LN_10 * x - 4.0).collect()
+            } else {
+                vec![-1.7 + 0.1 * i as f64; c]
+            });
+            samples.push(s);
+        }
+        SampleCatalog::from_objects(&samples, Some(&ln_prior)).unwrap()
+    }
+
+    fn rel(a: f64, b: f64) -> f64 {
+        (a - b).abs() / b.abs().max(1e-300)
+    }
+
+    /// The likelihood with the fused kernel on the copy for `isa`, and the
+    /// general one on the portable copy (the straightforward reference).
+    fn fused_and_plain(
+        cat: &SampleCatalog,
+        bias: bool,
+        isa: Isa,
+    ) -> (
+        ImportanceLikelihood<'_, Gaussian>,
+        ImportanceLikelihood<'_, Gaussian>,
+    ) {
+        let fused = ImportanceLikelihood::new(cat, Gaussian)
+            .unwrap()
+            .with_bias_correction(bias)
+            .with_isa(isa)
+            .unwrap();
+        assert!(fused.storage().is_some(), "the fused kernel applies");
+        assert_eq!(fused.isa(), isa);
+        let plain = ImportanceLikelihood::new(cat, Gaussian)
+            .unwrap()
+            .with_bias_correction(bias)
+            .without_fused_kernel()
+            .with_isa(Isa::Portable)
+            .unwrap();
+        (fused, plain)
+    }
+
+    /// The fused kernel against the general one at theta: value (with and
+    /// without the gradient) within 1e-12 relative, each gradient component
+    /// within 1e-12 of the largest (the contract; measured differences are
+    /// ~1e-15).
+    fn assert_matches_plain(
+        fused: &ImportanceLikelihood<Gaussian>,
+        plain: &ImportanceLikelihood<Gaussian>,
+        theta: [f64; 2],
+        case: &str,
+    ) {
+        let (mut g1, mut g2) = ([0.0; 2], [0.0; 2]);
+        let v1 = fused.ln_likelihood_grad(&theta, &mut g1);
+        let v2 = plain.ln_likelihood_grad(&theta, &mut g2);
+        let v3 = fused.ln_likelihood(&theta);
+        let isa = fused.isa().name();
+        assert!(
+            rel(v1, v2) < 1e-12,
+            "{isa}: {case}, theta {theta:?}: value {v1} vs {v2}"
+        );
+        assert!(
+            rel(v3, v2) < 1e-12,
+            "{isa}: {case}, theta {theta:?}: value-only {v3} vs {v2}"
+        );
+        let scale = g2[0].abs().max(g2[1].abs());
+        for k in 0..2 {
+            assert!(
+                (g1[k] - g2[k]).abs() < 1e-12 * scale,
+                "{isa}: {case}, theta {theta:?}: grad {k}: {} vs {}",
+                g1[k],
+                g2[k]
+            );
+        }
+    }
+
+    /// Fixed thetas; the last: exponents beyond every exp2's range, whose
+    /// rounding errors are ~1e31 (the exact pass).
+    const THETAS: [[f64; 2]; 5] = [[3.0, 1.0], [4.5, 0.3], [2.0, 3.0], [9.0, 0.2], [3.5, 1e-15]];
+
+    /// The sweep's thetas: theta_sigma from e^-7 to e^3 (small sigma makes
+    /// the bounds loose: sums scaled far below 1, the exact pass, tiny
+    /// factors for the log-sum, large 1/S0^2 in the bias correction), and
+    /// the fixed ones.
+    fn sweep() -> Vec<[f64; 2]> {
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(5);
+        let mut thetas: Vec<[f64; 2]> = (0..150)
+            .map(|_| [rng.random_range(-6.0..6.0), rng.random_range(-7.0f64..3.0).exp()])
+            .collect();
+        thetas.extend(THETAS);
+        thetas
+    }
+
+    fn sweep_catalog(seed: u64) -> SampleCatalog {
+        crate::data::simulate::simulate_gaussian_toy(&crate::data::simulate::ToySettings {
+            n_obj: 30 + 7 * seed as usize,
+            n_samp: 100,
+            seed,
+            ..Default::default()
+        })
+        .unwrap()
+        .catalog
+    }
+
+    /// The fused kernel against the general chunked one (the
+    /// straightforward implementation: per-sample gradients, the exact
+    /// maximum, plain multiply-adds), value and gradient, 1e-12 relative.
+    fn fused_kernel_matches_the_straightforward_one(isa: Isa) {
+        for per_sample in [false, true] {
+            let cat = catalog(per_sample);
+            for bias in [false, true] {
+                let (fused, plain) = fused_and_plain(&cat, bias, isa);
+                assert_eq!(fused.storage(), Some(SampleStorage::F64));
+                for theta in THETAS {
+                    let case = format!("prior per sample {per_sample}, bias {bias}");
+                    assert_matches_plain(&fused, &plain, theta, &case);
+                }
+            }
+        }
+    }
+
+    /// The same over the sweep of theta, on toy catalogs.
+    fn fused_kernel_matches_over_a_sweep_of_theta(isa: Isa) {
+        for seed in 0..8 {
+            let cat = &sweep_catalog(seed);
+            for bias in [false, true] {
+                let (fused, plain) = fused_and_plain(cat, bias, isa);
+                for theta in sweep() {
+                    assert_matches_plain(&fused, &plain, theta, &format!("seed {seed}, bias {bias}"));
+                }
+            }
+        }
+    }
+
+    /// A vector copy equals the scalar definition with fused multiply-adds
+    /// bit for bit (same lanes, same operations), over the sweep of theta
+    /// (the exact pass included) on the test catalog (groups, ragged
+    /// objects, both prior kinds) and a toy; the portable copy (no FMA)
+    /// differs from it by rounding only.
+    fn vector_engines_equal_the_scalar_definition(isa: Isa) {
+        use crate::math::fastmath::Fused;
+        let catalogs = [catalog(true), sweep_catalog(3)];
+        for (c, cat) in catalogs.iter().enumerate() {
+            let block = (0, cat.n_obj());
+            for storage in [SampleStorage::F64, SampleStorage::F32] {
+                let store = FusedStore::new(cat, storage, &[block]).unwrap();
+                if c == 0 {
+                    let groups = store.items.iter().filter(|item| item.group).count();
+                    assert_eq!(groups, 4, "the test catalog's groups of eight");
+                }
+                for theta in sweep() {
+                    let mut form = QuadraticForm::default();
+                    assert!(Gaussian.quadratic_form(&theta, &mut form));
+                    let form = form.centred(2).unwrap();
+                    let want = store.block_body::<Scalar<Fused>, true, true>(&form, block);
+                    let want_value = store.block_body::<Scalar<Fused>, false, false>(&form, block);
+                    let got = store.block::<true, true>(&form, block, isa);
+                    let got_value = store.block::<false, false>(&form, block, isa);
+                    let case = format!("{}: catalog {c}, {storage:?}, theta {theta:?}", isa.name());
+                    if isa == Isa::Portable {
+                        // ln L and M0 to 1e-13; M1, M2 to 1e-13 of their scale.
+                        let scale = want[2].abs().max(want[3].abs()).max(1e-300);
+                        assert!(rel(got[0], want[0]) < 1e-13, "{case}: {} vs {}", got[0], want[0]);
+                        assert_eq!(got[1], want[1], "{case}");
+                        for k in 2..4 {
+                            assert!((got[k] - want[k]).abs() < 1e-13 * scale, "{case}: {k}");
+                        }
+                        assert!(rel(got_value[0], want_value[0]) < 1e-13, "{case}");
+                    } else {
+                        assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{case}");
+                        assert_eq!(got_value[0].to_bits(), want_value[0].to_bits(), "{case}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A bound far above every weight (samples at -40 and +40 around a
+    /// population at 0 of width 1: bound q = 0, true maximum -800) must
+    /// not underflow: the object is re-run with its exact maximum.
+    fn loose_bound_falls_back_to_the_exact_maximum(isa: Isa) {
+        let cat = SampleCatalog::from_objects(&[vec![-40.0, 40.0, -41.0], vec![0.1, 0.2]], None).unwrap();
+        let (like, plain) = fused_and_plain(&cat, false, isa);
+        let theta = [0.0, 1.0];
+        let ln_p = |x: f64| -0.5 * x * x - 0.5 * (2.0 * std::f64::consts::PI).ln();
+        // logsumexp by hand: object 0 is dominated by its two samples at 40.
+        let l0 = {
+            let v = [ln_p(-40.0), ln_p(40.0), ln_p(-41.0)];
+            let m = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            m + v.iter().map(|x| (x - m).exp()).sum::<f64>().ln() - 3f64.ln()
+        };
+        let l1 = ((ln_p(0.1).exp() + ln_p(0.2).exp()) / 2.0).ln();
+        let mut g = [0.0; 2];
+        let got = like.ln_likelihood_grad(&theta, &mut g);
+        assert!(rel(got, l0 + l1) < 1e-13, "{got} vs {}", l0 + l1);
+        assert!(rel(like.ln_likelihood(&theta), l0 + l1) < 1e-13);
+        // d/d theta_mu of object 0: weighted mean of d = x - mu (weights
+        // 1, 1, e^-40.5 relative): about 0, since +-40 cancel.
+        let mut g2 = [0.0; 2];
+        plain.ln_likelihood_grad(&theta, &mut g2);
+        for k in 0..2 {
+            assert!(
+                (g[k] - g2[k]).abs() < 1e-12 * g2[1].abs(),
+                "{k}: {} vs {}",
+                g[k],
+                g2[k]
+            );
+        }
+    }
+
+    /// The same inside a group of eight: only the loose lane is re-run,
+    /// and the group gives what the general kernel gives.
+    fn loose_bound_in_a_group_falls_back_for_that_lane(isa: Isa) {
+        let mut objects = vec![vec![0.1, 0.2, 0.15]; 8];
+        objects[5] = vec![-40.0, 40.0, -41.0];
+        let cat = SampleCatalog::from_objects(&objects, None).unwrap();
+        let store = FusedStore::new(&cat, SampleStorage::F64, &[(0, 8)]).unwrap();
+        assert!(store.items[0].group);
+        for bias in [false, true] {
+            let (fused, plain) = fused_and_plain(&cat, bias, isa);
+            assert_matches_plain(&fused, &plain, [0.0, 1.0], &format!("bias {bias}"));
+        }
+    }
+
+    /// One test per compiled copy of the kernels, named after it
+    /// (`on_avx2::...`), so the output says which copies ran; each checks
+    /// its copy whatever POPINF_ISA says. A copy this CPU cannot run (AVX-512
+    /// on an AVX2 machine) says so on stderr and checks nothing.
+    macro_rules! engine_tests {
+        ($module:ident, $isa:expr, [$($test:ident),* $(,)?]) => {
+            mod $module {
+                $(
+                    #[test]
+                    fn $test() {
+                        let isa: super::Isa = $isa;
+                        if !isa.is_available() {
+                            eprintln!("not run: this CPU cannot run the {} copy", isa.name());
+                            return;
+                        }
+                        super::$test(isa);
+                    }
+                )*
+            }
+        };
+    }
+
+    macro_rules! every_engine {
+        ($($test:ident),* $(,)?) => {
+            engine_tests!(on_avx512, super::Isa::Avx512, [$($test),*]);
+            engine_tests!(on_avx2, super::Isa::Avx2, [$($test),*]);
+            engine_tests!(on_portable, super::Isa::Portable, [$($test),*]);
+        };
+    }
+
+    every_engine!(
+        fused_kernel_matches_the_straightforward_one,
+        fused_kernel_matches_over_a_sweep_of_theta,
+        vector_engines_equal_the_scalar_definition,
+        loose_bound_falls_back_to_the_exact_maximum,
+        loose_bound_in_a_group_falls_back_for_that_lane,
+    );
+
+    /// Every x86-64 CPU popinf's vector copies need has them in order:
+    /// an AVX-512 machine also runs (and so tests) the AVX2 and portable
+    /// copies; asking for a copy the CPU lacks is an error, not a crash.
+    #[test]
+    fn available_engines_include_every_narrower_one() {
+        let available = crate::math::fastmath::available_isas();
+        assert_eq!(available.last(), Some(&Isa::Portable));
+        if available.contains(&Isa::Avx512) {
+            assert!(available.contains(&Isa::Avx2));
+        }
+        let cat = catalog(false);
+        for isa in Isa::ALL {
+            let like = ImportanceLikelihood::new(&cat, Gaussian).unwrap().with_isa(isa);
+            assert_eq!(like.is_ok(), available.contains(&isa), "{}", isa.name());
+        }
+    }
+
+    /// Float32 storage: each value is rounded as its offset from the
+    /// object's smallest sample, |error| <= 2^-24 (hi_i - lo_i), so
+    /// |d ln L| <= sum_i max_j |q'(d_ij)| 2^-24 (hi_i - lo_i) plus the same
+    /// for ln pi; the measured error must lie within that bound, and the
+    /// bound itself is small (ln L to ~1e-9 relative here).
+    #[test]
+    fn float32_storage_error_is_within_its_rounding_bound() {
+        let toy = crate::data::simulate::simulate_gaussian_toy(&crate::data::simulate::ToySettings {
+            n_obj: 3000,
+            n_samp: 100,
+            ..Default::default()
+        })
+        .unwrap();
+        let cat = &toy.catalog;
+        let f64s = ImportanceLikelihood::new(cat, Gaussian).unwrap();
+        let f32s = ImportanceLikelihood::new(cat, Gaussian)
+            .unwrap()
+            .with_storage(SampleStorage::F32)
+            .unwrap();
+        assert_eq!(f32s.storage(), Some(SampleStorage::F32));
+        let theta = [0.05, 0.97];
+        let (mut g64, mut g32) = ([0.0; 2], [0.0; 2]);
+        let v64 = f64s.ln_likelihood_grad(&theta, &mut g64);
+        let v32 = f32s.ln_likelihood_grad(&theta, &mut g32);
+        let eps = f32::EPSILON as f64 / 2.0;
+        let s2 = theta[1] * theta[1];
+        // Per object: every d moves by at most e_i = 2^-24 (hi_i - lo_i),
+        // so ln p moves by at most delta_i = max|q'(d)| e_i = max|d| e_i /
+        // sigma^2. That bounds |d ln L_i| by delta_i; the gradient, a
+        // weighted mean of g(d) = (d / sigma^2, d^2 / sigma^3 - 1 / sigma),
+        // moves by at most max|g'| e_i (g at moved points) plus
+        // (e^(2 delta_i) - 1) max|g| (weights moved by e^(+-delta_i)).
+        let (mut bound, mut bound_g) = (0.0, [0.0; 2]);
+        for i in 0..cat.n_obj() {
+            let v = cat.object(i).values;
+            let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &x| {
+                (l.min(x), h.max(x))
+            });
+            let d_max = (lo - theta[0]).abs().max((hi - theta[0]).abs());
+            let e_i = eps * (hi - lo);
+            let delta = d_max * e_i / s2;
+            let reweight = (2.0 * delta).exp_m1();
+            bound += delta;
+            bound_g[0] += e_i / s2 + reweight * d_max / s2;
+            bound_g[1] +=
+                2.0 * d_max * e_i / (s2 * theta[1]) + reweight * (d_max * d_max / s2 + 1.0) / theta[1];
+        }
+        let err = (v32 - v64).abs();
+        assert!(err <= bound, "error {err} above bound {bound}");
+        assert!(bound / v64.abs() < 1e-6, "bound {bound} vs |ln L| {}", v64.abs());
+        assert!(err > 0.0, "float32 storage changed nothing: is it in use?");
+        for k in 0..2 {
+            let err_g = (g32[k] - g64[k]).abs();
+            assert!(
+                err_g <= bound_g[k],
+                "gradient {k}: error {err_g} above bound {}",
+                bound_g[k]
+            );
+        }
+        eprintln!(
+            "float32 storage: |d ln L| = {err:.3e} (bound {bound:.3e}) of {v64:.3}; gradient errors {:.3e}, {:.3e} \
+             (bounds {:.3e}, {:.3e}) of {:.3}, {:.3}",
+            (g32[0] - g64[0]).abs(),
+            (g32[1] - g64[1]).abs(),
+            bound_g[0],
+            bound_g[1],
+            g64[0],
+            g64[1]
+        );
+    }
+
+    /// The bench's two references compute what they claim: sum of exp
+    /// (the kernel's exp, 1e-14 relative of libm's) and a plain sum.
+    #[test]
+    fn bench_references_sum_what_they_claim() {
+        let buf: Vec<f64> = (0..1003).map(|i| -30.0 * i as f64 / 1003.0).collect();
+        let want: f64 = buf.iter().map(|v| v.exp()).sum();
+        assert!(rel(exp_reference_sum(&buf), want) < 1e-14);
+        let x32: Vec<f32> = (0..1003).map(|i| i as f32 * 0.5).collect();
+        let x64: Vec<f64> = x32.iter().map(|&v| v as f64).collect();
+        let exact = 0.5 * (1002.0 * 1003.0 / 2.0);
+        assert_eq!(StoredSamples::F64(&x64).read_all(100), exact);
+        assert_eq!(StoredSamples::F32(&x32).read_all(7), exact);
+        assert_eq!(StoredSamples::F32(&x32).bytes(), 4012);
+    }
+
+    #[test]
+    fn float32_storage_needs_the_fused_kernel() {
+        let cat = catalog(false);
+        let err = ImportanceLikelihood::new(
+            &cat,
+            crate::model::library::Population::Beta(crate::model::beta::Beta),
+        )
+        .map(|l| l.with_storage(SampleStorage::F32));
+        assert!(matches!(err, Ok(Err(_))));
+    }
+}

@@ -1,0 +1,371 @@
+//! Population models p(mu | theta): densities of the true per-object
+//! values, with gradients in the hyperparameters theta.
+//!
+//! Two traits at two seams. [`PopulationModel`] is what the likelihood
+//! sees: a density over mu in R^dim evaluated in batches over samples, so
+//! the likelihood's inner loop is a tight loop over a contiguous buffer,
+//! not a call per sample. [`Family`] is what a one-dimensional model of
+//! the library implements (one family per file of this folder): an
+//! unnormalised density f(x | theta) with its analytic gradient, and a
+//! normalising constant Z(theta) in closed form or, by default, by adaptive
+//! Gauss–Kronrod quadrature (the gradient of ln Z then comes from
+//! integrating d f / d theta in the same pass). The library's enum of them,
+//! the model a run file names, is [`Population`](crate::model::library::Population).
+
+use crate::error::Result;
+use crate::invalid;
+use crate::math::quadrature::integrate;
+
+/// Most hyperparameters any model may have; bounds the stack buffers that
+/// keep an evaluation free of heap allocation.
+pub const MAX_PARAMS: usize = 32;
+
+pub(crate) const LN10: f64 = std::f64::consts::LN_10;
+pub(crate) const HALF_LN_2PI: f64 = 0.918_938_533_204_672_7;
+/// Relative accuracy of every quadrature-normalised constant.
+const QUAD_REL_TOL: f64 = 1e-13;
+
+/// A population density p(mu | theta) over mu in R^dim.
+pub trait PopulationModel: Send + Sync {
+    /// Dimension of each object's value mu.
+    fn dim(&self) -> usize;
+
+    /// Names of the hyperparameters theta, in order.
+    fn param_names(&self) -> Vec<String>;
+
+    /// Number of hyperparameters.
+    fn n_params(&self) -> usize {
+        self.param_names().len()
+    }
+
+    /// ln p(mu_j | theta) for every sample j of `mu` (`ln_p.len()` samples,
+    /// `mu` sample-major with `dim` values each).
+    fn ln_pdf_batch(&self, theta: &[f64], mu: &[f64], ln_p: &mut [f64]);
+
+    /// As [`ln_pdf_batch`](Self::ln_pdf_batch), and d ln p(mu_j|theta) /
+    /// d theta_k into `grad[k * n + j]` (parameter-major, n = `ln_p.len()`),
+    /// so the likelihood can take each parameter's weighted sum as one
+    /// contiguous dot product.
+    fn ln_pdf_grad_batch(&self, theta: &[f64], mu: &[f64], ln_p: &mut [f64], grad: &mut [f64]);
+
+    /// ln Z(theta) with d ln Z / d theta into `grad`, when the batch values
+    /// are ln of an unnormalised density f: p = f / Z. Subtracted once per
+    /// object by the likelihood, never per sample. Default: 0 (normalised).
+    fn ln_norm_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        let _ = theta;
+        grad.fill(0.0);
+        0.0
+    }
+
+    /// Whether [`quadratic_form`](Self::quadratic_form) describes this model
+    /// at every theta (1-D models whose ln p is a quadratic in the value).
+    fn has_quadratic_form(&self) -> bool {
+        false
+    }
+
+    /// Writes ln p(x|theta) = c0 + c1 d + c2 d^2 with d = x - x0 and each
+    /// d ln p / d theta_k = e0_k + e1_k d + e2_k d^2 into `form`, when the
+    /// model is of that form. The likelihood then needs only the weighted
+    /// sums of 1, d and d^2 per object (a fused single pass), not a
+    /// gradient per sample. Returns false otherwise (the default).
+    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
+        let _ = (theta, form);
+        false
+    }
+}
+
+/// ln p(x|theta) of a model quadratic in x, in powers of d = x - x0, with
+/// the same expansion of its gradient (see
+/// [`PopulationModel::quadratic_form`]).
+#[derive(Debug, Clone)]
+pub struct QuadraticForm {
+    pub x0: f64,
+    /// c0, c1, c2.
+    pub c: [f64; 3],
+    /// Per hyperparameter k: e0_k, e1_k, e2_k.
+    pub e: [[f64; 3]; MAX_PARAMS],
+}
+
+impl QuadraticForm {
+    /// The same function centred on its peak (c1 = 0), by completing the
+    /// square: with delta = -c1 / (2 c2), c2 d^2 + c1 d equals
+    /// c2 (d - delta)^2 minus c2 delta^2, and each e_k is re-expanded in
+    /// d - delta. `None` unless c2 < 0 (a concave quadratic: a normalisable
+    /// density). The fused kernel needs the centred form: one multiply
+    /// fewer per sample.
+    pub fn centred(&self, n_params: usize) -> Option<QuadraticForm> {
+        let [c0, c1, c2] = self.c;
+        if !(c2 < 0.0 && c1.is_finite() && c0.is_finite()) {
+            return None;
+        }
+        if c1 == 0.0 {
+            return Some(self.clone());
+        }
+        let delta = -c1 / (2.0 * c2);
+        let mut out = QuadraticForm {
+            x0: self.x0 + delta,
+            c: [c0 - c2 * delta * delta, 0.0, c2],
+            e: self.e,
+        };
+        for (e, old) in out.e.iter_mut().zip(&self.e).take(n_params) {
+            *e = [
+                old[0] + delta * (old[1] + delta * old[2]),
+                old[1] + 2.0 * delta * old[2],
+                old[2],
+            ];
+        }
+        Some(out)
+    }
+}
+
+impl Default for QuadraticForm {
+    fn default() -> Self {
+        Self {
+            x0: 0.0,
+            c: [0.0; 3],
+            e: [[0.0; 3]; MAX_PARAMS],
+        }
+    }
+}
+
+/// The run file's `[model]` settings, as a family's constructor reads them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelSettings {
+    /// The model's name (for errors).
+    pub name: String,
+    /// [lo, hi] of a bounded model.
+    pub support: Option<[f64; 2]>,
+    /// Mixture: number of components.
+    pub components: Option<usize>,
+    /// Binned: bin edges.
+    pub edges: Option<Vec<f64>>,
+    /// Binned: sd of the prior on neighbouring log heights.
+    pub smoothness: Option<f64>,
+    /// Whether the model carries its amplitude (the counts form over a volume).
+    pub with_amplitude: bool,
+}
+
+impl ModelSettings {
+    /// The bounded support the model needs.
+    pub fn support(&self) -> Result<(f64, f64)> {
+        match self.support {
+            Some([lo, hi]) => Ok((lo, hi)),
+            None => invalid!("the {} model needs model.support = [lo, hi]", self.name),
+        }
+    }
+}
+
+/// A support [lo, hi] must be finite with lo < hi.
+pub(crate) fn check_support(lo: f64, hi: f64) -> Result<()> {
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return invalid!("population support [{lo}, {hi}] must be finite with lo < hi");
+    }
+    Ok(())
+}
+
+/// A one-dimensional population model of the library: what a family's
+/// file implements (see ARCHITECTURE.md, "adding a population model").
+/// f need not be normalised: the likelihood subtracts ln Z once per object.
+pub trait Family: Clone + PartialEq + std::fmt::Debug + Send + Sync {
+    /// The model from the run file's `[model]` settings.
+    fn from_settings(settings: &ModelSettings) -> Result<Self>;
+    /// Names of the hyperparameters, in order.
+    fn param_names(&self) -> Vec<String>;
+    fn n_params(&self) -> usize;
+    /// Checks the model's fixed settings (not theta).
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
+    /// The fixed support (unbounded sides infinite); None for the real line.
+    fn support(&self) -> Option<(f64, f64)> {
+        None
+    }
+    /// Whether finite theta lies in the parameter space.
+    fn valid(&self, theta: &[f64]) -> bool {
+        let _ = theta;
+        true
+    }
+    /// Whether f carries a number density (phi*): the counts form then
+    /// needs a volume, not a rate parameter.
+    fn has_amplitude(&self) -> bool {
+        false
+    }
+    /// ln f(x | theta), -inf outside the support, with d/d theta into `g`
+    /// (n_params values) when given.
+    fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64;
+    /// A finite range holding all but a negligible part (< 1e-30) of the
+    /// density at theta, and points where it has kinks or sharp features.
+    fn integration_range(&self, theta: &[f64]) -> (f64, f64, Vec<f64>);
+    /// ln Z(theta) = ln of the integral of f over the support, with its
+    /// gradient into `grad` (n_params values). Default: by quadrature.
+    fn ln_norm_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        ln_integral_grad(self, theta, &|_| 1.0, &[], grad)
+    }
+    /// Extra ln prior the model carries (e.g. a smoothness prior), with its
+    /// gradient added into `grad`.
+    fn ln_prior_extra(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        let _ = (theta, grad);
+        0.0
+    }
+    /// ln f at every value of `mu`, and with `grad` its gradient
+    /// parameter-major (`grad[k * n + j]`). Default: [`Family::ln_f`] per
+    /// sample; a family whose likelihood time matters writes a loop that
+    /// vectorises.
+    #[inline(always)]
+    fn ln_f_batch(&self, theta: &[f64], mu: &[f64], ln_p: &mut [f64], grad: Option<&mut [f64]>) {
+        let n = ln_p.len();
+        let np = Family::n_params(self);
+        let mut g = [0.0f64; MAX_PARAMS];
+        ln_p.fill(0.0);
+        match grad {
+            Some(grad) => {
+                for j in 0..n {
+                    ln_p[j] += self.ln_f(theta, mu[j], Some(&mut g[..np]));
+                    for k in 0..np {
+                        grad[k * n + j] = g[k];
+                    }
+                }
+            }
+            None => {
+                for j in 0..n {
+                    ln_p[j] += self.ln_f(theta, mu[j], None);
+                }
+            }
+        }
+    }
+    /// See [`PopulationModel::has_quadratic_form`].
+    fn has_quadratic_form(&self) -> bool {
+        false
+    }
+    /// See [`PopulationModel::quadratic_form`].
+    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
+        let _ = (theta, form);
+        false
+    }
+}
+
+/// Every family is a one-dimensional population model.
+impl<F: Family> PopulationModel for F {
+    fn dim(&self) -> usize {
+        1
+    }
+    fn param_names(&self) -> Vec<String> {
+        Family::param_names(self)
+    }
+    fn n_params(&self) -> usize {
+        Family::n_params(self)
+    }
+    #[inline(always)]
+    fn ln_pdf_batch(&self, theta: &[f64], mu: &[f64], ln_p: &mut [f64]) {
+        self.ln_f_batch(theta, mu, ln_p, None)
+    }
+    #[inline(always)]
+    fn ln_pdf_grad_batch(&self, theta: &[f64], mu: &[f64], ln_p: &mut [f64], grad: &mut [f64]) {
+        self.ln_f_batch(theta, mu, ln_p, Some(grad))
+    }
+    fn ln_norm_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
+        let p = Family::n_params(self);
+        grad[..p].fill(0.0);
+        Family::ln_norm_grad(self, theta, &mut grad[..p])
+    }
+    fn has_quadratic_form(&self) -> bool {
+        Family::has_quadratic_form(self)
+    }
+    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
+        Family::quadratic_form(self, theta, form)
+    }
+}
+
+/// ln of the integral of w(x) f(x | theta) over the family's range, and its
+/// gradient, by adaptive quadrature. `w_breaks` are kinks of w.
+pub fn ln_integral_grad<F: Family>(
+    family: &F,
+    theta: &[f64],
+    w: &dyn Fn(f64) -> f64,
+    w_breaks: &[f64],
+    grad: &mut [f64],
+) -> f64 {
+    let (lo, hi, mut breaks) = family.integration_range(theta);
+    breaks.extend_from_slice(w_breaks);
+    let p = Family::n_params(family);
+    // Scale by the largest ln f on a coarse grid so exp stays finite.
+    let shift = (0..=64)
+        .map(|i| family.ln_f(theta, lo + (hi - lo) * i as f64 / 64.0, None))
+        .chain(
+            breaks
+                .iter()
+                .filter(|&&b| b > lo && b < hi)
+                .map(|&b| family.ln_f(theta, b, None)),
+        )
+        .fold(f64::NEG_INFINITY, f64::max);
+    if !shift.is_finite() {
+        grad[..p].fill(0.0);
+        return f64::NEG_INFINITY;
+    }
+    let mut g = vec![0.0; p];
+    let mut f = |x: f64, out: &mut [f64]| {
+        let weight = w(x);
+        let lf = if weight > 0.0 {
+            family.ln_f(theta, x, Some(&mut g))
+        } else {
+            f64::NEG_INFINITY
+        };
+        let v = if lf == f64::NEG_INFINITY {
+            0.0
+        } else {
+            weight * (lf - shift).exp()
+        };
+        out[0] = v;
+        for k in 0..p {
+            out[1 + k] = if v == 0.0 { 0.0 } else { v * g[k] };
+        }
+    };
+    let (sums, _) = integrate(&mut f, lo, hi, &breaks, p + 1, QUAD_REL_TOL, 0.0);
+    if sums[0].is_nan() || sums[0] <= 0.0 {
+        grad[..p].fill(0.0);
+        return f64::NEG_INFINITY;
+    }
+    for k in 0..p {
+        grad[k] = sums[1 + k] / sums[0];
+    }
+    shift + sums[0].ln()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn centring_a_quadratic_form_keeps_the_function_and_its_gradient() {
+        // ln f = 0.3 + 1.2 d - 0.8 d^2 around x0 = 2, gradient components
+        // of arbitrary quadratics: the centred form must give the same
+        // values at every x.
+        let mut form = QuadraticForm {
+            x0: 2.0,
+            c: [0.3, 1.2, -0.8],
+            ..Default::default()
+        };
+        form.e[0] = [0.5, -0.25, 0.125];
+        form.e[1] = [-1.0, 2.0, 0.75];
+        let centred = form.centred(2).unwrap();
+        assert_eq!(centred.c[1], 0.0);
+        let eval = |f: &QuadraticForm, c: [f64; 3], x: f64| {
+            let d = x - f.x0;
+            c[0] + c[1] * d + c[2] * d * d
+        };
+        for x in [-3.0, 0.0, 2.0, 2.75, 7.5] {
+            let (a, b) = (eval(&form, form.c, x), eval(&centred, centred.c, x));
+            assert!((a - b).abs() < 1e-13 * a.abs().max(1.0), "x {x}: {a} vs {b}");
+            for k in 0..2 {
+                let (a, b) = (eval(&form, form.e[k], x), eval(&centred, centred.e[k], x));
+                assert!(
+                    (a - b).abs() < 1e-13 * a.abs().max(1.0),
+                    "x {x}, k {k}: {a} vs {b}"
+                );
+            }
+        }
+        // Convex or linear forms have no peak to centre on.
+        form.c[2] = 0.0;
+        assert!(form.centred(2).is_none());
+    }
+}

@@ -1,0 +1,454 @@
+//! Timing of the importance-sampled likelihood (`popinf bench likelihood`).
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::simulate::{ToySettings, simulate_gaussian_toy};
+use crate::error::Result;
+use crate::invalid;
+use crate::likelihood::fused::SampleStorage;
+use crate::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
+use crate::math::fastmath;
+use crate::model::gaussian::Gaussian;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LikelihoodBench {
+    pub n_obj: usize,
+    pub n_samp: usize,
+    pub threads: usize,
+    pub ms_value: f64,
+    pub ms_value_grad: f64,
+    pub ns_per_element_value: f64,
+    pub ns_per_element_value_grad: f64,
+    pub repetitions: usize,
+    /// The instruction set the kernels ran with (avx512, avx2, portable).
+    pub isa: &'static str,
+    /// "fused" (single pass, Gaussian family) or "general" (chunked).
+    pub kernel: &'static str,
+    /// "f64" or "f32" sample storage.
+    pub storage: &'static str,
+    /// The bare vectorised exp (the kernels' exp over an L1-resident
+    /// buffer, as many elements as samples, same threads): ns per element.
+    pub exp_ns_per_element: f64,
+    /// Reading the stored samples once (a plain sum, same threads): ns per
+    /// element, and the bandwidth that is.
+    pub read_ns_per_element: f64,
+    pub read_gb_per_s: f64,
+    /// Kernel time over each reference (1 = at that hardware limit).
+    pub value_over_exp: f64,
+    pub value_grad_over_exp: f64,
+    pub value_over_read: f64,
+    pub value_grad_over_read: f64,
+}
+
+/// What to time: the catalog size, the pool and the kernel options.
+#[derive(Debug, Clone)]
+pub struct LikelihoodBenchSettings {
+    pub n_obj: usize,
+    pub n_samp: usize,
+    pub threads: usize,
+    pub reps: usize,
+    pub storage: SampleStorage,
+    /// Use the general chunked kernel even for the Gaussian (the
+    /// straightforward implementation, for comparison).
+    pub general_kernel: bool,
+}
+
+fn pool(threads: usize) -> Result<rayon::ThreadPool> {
+    if threads == 0 {
+        return invalid!("threads must be at least 1, got 0");
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| crate::Error::Invalid(format!("could not start {threads} threads: {e}")))
+}
+
+/// Elements of the L1-resident buffer the exp reference cycles over
+/// (32 KB: fits any L1 data cache it runs on).
+const EXP_BUFFER: usize = 4096;
+
+/// Wall time of one call in ms.
+fn time_ms(f: &mut dyn FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+/// Times ln L and ln L + gradient on the notebook's toy at the given size,
+/// on a pool of `threads` threads, with the two hardware references
+/// measured in the same run: each repetition times the value, the value
+/// and gradient, the bare exp and the memory read back to back, so all
+/// four see the same machine (this one is shared and its speed drifts);
+/// medians are reported, and the ratios are medians of per-repetition
+/// ratios.
+pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> {
+    use rayon::prelude::*;
+    if s.reps == 0 {
+        return invalid!("repetitions must be at least 1, got 0");
+    }
+    let pool = pool(s.threads)?;
+    let toy = simulate_gaussian_toy(&ToySettings {
+        n_obj: s.n_obj,
+        n_samp: s.n_samp,
+        ..ToySettings::default()
+    })?;
+    // The toy's interim prior is flat: the kernels read no ln pi column.
+    let catalog = &toy.catalog;
+    let mut like = ImportanceLikelihood::new(catalog, Gaussian)?.with_storage(s.storage)?;
+    if s.general_kernel {
+        if s.storage == SampleStorage::F32 {
+            return invalid!("the general kernel reads float64 samples only; drop --f32 or --general");
+        }
+        like = like.without_fused_kernel();
+    }
+    let elements = catalog.total_samples();
+    // The memory reference reads exactly what the kernel streams.
+    let stored = like.stored_samples();
+    let bytes = stored.bytes();
+    let read_chunk = elements.div_ceil(s.threads * 16).max(1);
+    // Arguments spread over [-30, 0], as scaled log-weights are.
+    let exp_buf: Vec<f64> = (0..EXP_BUFFER)
+        .map(|i| -30.0 * (i as f64 + 0.5) / EXP_BUFFER as f64)
+        .collect();
+    let passes = elements.div_ceil(EXP_BUFFER).max(1);
+    let exp_scale = elements as f64 / (passes * EXP_BUFFER) as f64;
+    let theta = [0.05, 0.97];
+    let mut sink = 0.0;
+    let mut g = [0.0; 2];
+    let mut rows: Vec<[f64; 4]> = Vec::with_capacity(s.reps);
+    pool.install(|| {
+        let threads = s.threads;
+        // Calls per timing: enough for ~2 ms, so that a small catalog is
+        // timed back to back as a sampler calls it (threads awake), not
+        // dominated by waking the pool once per call.
+        let first = time_ms(&mut || sink += like.ln_likelihood_grad(&theta, &mut g));
+        let batch = ((2.0 / first.max(1e-6)).ceil() as usize).clamp(1, 1000);
+        let time_ms = |f: &mut dyn FnMut()| {
+            time_ms(&mut || {
+                for _ in 0..batch {
+                    f()
+                }
+            }) / batch as f64
+        };
+        let mut times = [0.0; 4];
+        for rep in 0..s.reps + 3 {
+            times[0] = time_ms(&mut || sink += like.ln_likelihood(&theta));
+            times[1] = time_ms(&mut || sink += like.ln_likelihood_grad(&theta, &mut g));
+            times[2] = exp_scale
+                * time_ms(&mut || {
+                    sink += (0..threads)
+                        .into_par_iter()
+                        .map(|t| {
+                            let mine = passes / threads + usize::from(t < passes % threads);
+                            (0..mine)
+                                .map(|_| {
+                                    crate::likelihood::fused::exp_reference_sum(std::hint::black_box(
+                                        &exp_buf,
+                                    ))
+                                })
+                                .sum::<f64>()
+                        })
+                        .sum::<f64>()
+                });
+            times[3] = time_ms(&mut || sink += stored.read_all(read_chunk));
+            // The first three rounds warm caches, pages and threads.
+            if rep >= 3 {
+                rows.push(times);
+            }
+        }
+    });
+    std::hint::black_box(sink);
+    let median = |f: &dyn Fn(&[f64; 4]) -> f64| {
+        let mut v: Vec<f64> = rows.iter().map(f).collect();
+        crate::math::stats::median_in_place(&mut v)
+    };
+    let (ms_value, ms_value_grad) = (median(&|r| r[0]), median(&|r| r[1]));
+    let (ms_exp, ms_read) = (median(&|r| r[2]), median(&|r| r[3]));
+    let per = |ms: f64| ms * 1e6 / elements as f64;
+    Ok(LikelihoodBench {
+        n_obj: s.n_obj,
+        n_samp: s.n_samp,
+        threads: s.threads,
+        ms_value,
+        ms_value_grad,
+        ns_per_element_value: per(ms_value),
+        ns_per_element_value_grad: per(ms_value_grad),
+        repetitions: s.reps,
+        isa: fastmath::isa().name(),
+        kernel: if like.storage().is_some() {
+            "fused"
+        } else {
+            "general"
+        },
+        storage: like.storage().unwrap_or_default().name(),
+        exp_ns_per_element: per(ms_exp),
+        read_ns_per_element: per(ms_read),
+        read_gb_per_s: bytes as f64 / (ms_read * 1e6),
+        value_over_exp: median(&|r| r[0] / r[2]),
+        value_grad_over_exp: median(&|r| r[1] / r[2]),
+        value_over_read: median(&|r| r[0] / r[3]),
+        value_grad_over_read: median(&|r| r[1] / r[3]),
+    })
+}
+
+/// Least-squares slope of ln y on ln x.
+pub fn log_log_slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x.ln() / n, b + y.ln() / n));
+    let (sxy, sxx) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| {
+        let dx = x.ln() - mx;
+        (a + dx * (y.ln() - my), b + dx * dx)
+    });
+    sxy / sxx
+}
+
+/// Timing of NUTS on the notebook's full hierarchical model.
+#[derive(Debug, Clone, Serialize)]
+pub struct HierarchicalBench {
+    pub n_obj: usize,
+    /// Parameters sampled: theta_mu, theta_sigma and every latent z_i.
+    pub dim: usize,
+    pub chains: usize,
+    pub iterations_per_chain: u64,
+    pub threads: usize,
+    /// Median wall time of the sampling run over the repetitions.
+    pub wall_s: f64,
+    pub grad_evals: u64,
+    /// Smallest bulk-ESS of the two hyperparameters, in the median run.
+    pub min_ess_bulk: f64,
+    pub ess_bulk_per_s: f64,
+    pub divergences: usize,
+    pub repetitions: usize,
+}
+
+/// Runs NUTS (4 chains x 1000 tuning + 1000 draws by default) on the
+/// non-centred latent model of the toy with `n_obj` objects, `reps` times.
+pub fn bench_hierarchical(n_obj: usize, threads: usize, reps: usize) -> Result<HierarchicalBench> {
+    use crate::inference::latent::{LatentGaussianModel, Parametrisation};
+    use crate::inference::sampler::{NutsSettings, Silent, sample_nuts};
+    use crate::model::prior::NOTEBOOK_PRIORS;
+
+    if reps == 0 {
+        return invalid!("repetitions must be at least 1, got 0");
+    }
+    let toy = simulate_gaussian_toy(&ToySettings {
+        n_obj,
+        n_samp: 1,
+        ..ToySettings::default()
+    })?;
+    let model = LatentGaussianModel::new(
+        &toy.measurements,
+        NOTEBOOK_PRIORS[0],
+        NOTEBOOK_PRIORS[1],
+        Parametrisation::NonCentred,
+    )?;
+    let pool = pool(threads)?;
+    let settings = NutsSettings::default();
+    let mut runs = Vec::with_capacity(reps);
+    for rep in 0..reps {
+        let s = NutsSettings {
+            seed: rep as u64,
+            ..settings.clone()
+        };
+        let t = Instant::now();
+        let run = pool.install(|| sample_nuts(&model, &s, &Silent))?;
+        let wall = t.elapsed().as_secs_f64();
+        let min_ess = run
+            .trace
+            .summaries_of(&["theta_mu", "theta_sigma"])?
+            .iter()
+            .map(|p| p.convergence.map_or(f64::NAN, |c| c.ess_bulk))
+            .fold(f64::INFINITY, f64::min);
+        runs.push((wall, run.grad_evals, min_ess, run.stats.divergences()));
+    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (wall_s, grad_evals, min_ess_bulk, divergences) = runs[runs.len() / 2];
+    Ok(HierarchicalBench {
+        n_obj,
+        dim: n_obj + 2,
+        chains: settings.chains,
+        iterations_per_chain: settings.tune + settings.draws,
+        threads,
+        wall_s,
+        grad_evals,
+        min_ess_bulk,
+        ess_bulk_per_s: min_ess_bulk / wall_s,
+        divergences,
+        repetitions: reps,
+    })
+}
+
+/// One end-to-end importance-sampled fit (`popinf bench fit`).
+#[derive(Debug, Clone, Serialize)]
+pub struct FitBench {
+    pub n_obj: usize,
+    pub n_samp: usize,
+    pub threads: usize,
+    pub storage: &'static str,
+    pub chains: usize,
+    pub tune: u64,
+    pub draws: u64,
+    /// Runs needed (each doubling the draws) to reach the targets.
+    pub attempts: usize,
+    /// Simulating the catalog (not part of the fit).
+    pub simulate_s: f64,
+    /// Building the likelihood, sampling and the convergence summaries.
+    pub fit_s: f64,
+    pub likelihood_evals: u64,
+    pub ms_per_eval: f64,
+    pub min_ess_bulk: f64,
+    pub max_r_hat: f64,
+    pub ess_bulk_per_s: f64,
+    pub divergences: usize,
+    /// Whether min bulk-ESS >= 400 and max R-hat < 1.01.
+    pub reached: bool,
+    /// Peak resident memory of the process so far (Linux), MB.
+    pub peak_rss_mb: Option<f64>,
+    pub theta_mu: f64,
+    pub theta_sigma: f64,
+}
+
+/// The settings `popinf bench fit` starts from: 2 chains x (150 tuning +
+/// 500 kept) NUTS iterations. On this 2-D, nearly Gaussian hyperposterior
+/// NUTS takes about 3 gradients per iteration and a draw is worth about one
+/// independent one, so 1000 draws give bulk-ESS 800-1300, twice the
+/// target. R-hat is what decides the length: its noise falls with the draws
+/// per (split) chain, not with the number of chains, and warm-up is paid
+/// per chain, so two long chains are the cheap way below 1.01. Measured at
+/// 1e4 objects over six seeds each: 4 x (300 + 250) missed R-hat < 1.01 in
+/// two of five (1.011, 1.014; a rerun doubles the cost), 2 x (150 + 500)
+/// reached it in all six (max R-hat 1.0048) with 3800-4000 gradients.
+pub const FIT_BENCH_NUTS: (usize, u64, u64) = (2, 150, 500);
+
+/// What `popinf bench fit` runs.
+#[derive(Debug, Clone, Copy)]
+pub struct FitBenchSettings {
+    pub n_obj: usize,
+    pub n_samp: usize,
+    pub threads: usize,
+    pub storage: SampleStorage,
+    pub seed: u64,
+    /// NUTS chains, tuning and kept iterations per chain.
+    pub nuts: (usize, u64, u64),
+}
+
+/// Bulk-ESS and R-hat targets of `popinf bench fit`.
+pub const FIT_BENCH_MIN_ESS: f64 = 400.0;
+pub const FIT_BENCH_MAX_R_HAT: f64 = 1.01;
+
+/// Peak resident set size of this process in MB (VmHWM), where the OS
+/// reports it.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Simulates the notebook's toy with `n_obj` objects x `n_samp` samples
+/// and fits it with the importance-sampled likelihood and NUTS until every
+/// hyperparameter has bulk-ESS >= 400 and R-hat < 1.01 (doubling the kept
+/// draws if a run falls short, at most three times).
+///
+/// The chains start at the moment estimate (mean of the per-object sample
+/// means; their variance less the mean within-object variance) with a
+/// jitter of 3/sqrt(N) in unconstrained units, a few posterior widths.
+pub fn bench_fit(s: &FitBenchSettings) -> Result<FitBench> {
+    let FitBenchSettings {
+        n_obj,
+        n_samp,
+        threads,
+        storage,
+        seed,
+        nuts: (chains, tune, draws),
+    } = *s;
+    use crate::inference::posterior::Hyperposterior;
+    use crate::inference::sampler::{NutsSettings, Silent, sample_nuts};
+    use crate::model::prior::NOTEBOOK_PRIORS;
+
+    let pool = pool(threads)?;
+    pool.install(|| {
+        let t = Instant::now();
+        let toy = simulate_gaussian_toy(&ToySettings {
+            n_obj,
+            n_samp,
+            seed,
+            ..ToySettings::default()
+        })?;
+        let simulate_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let cat = &toy.catalog;
+        let like = ImportanceLikelihood::new(cat, Gaussian)?
+            .with_bias_correction(true)
+            .with_storage(storage)?;
+        let (mut means, mut within) = (Vec::with_capacity(n_obj), 0.0);
+        for i in 0..n_obj {
+            let (m, sd) = crate::math::stats::mean_sd(cat.object(i).values);
+            means.push(m);
+            within += if sd.is_finite() { sd * sd } else { 0.0 } / n_obj as f64;
+        }
+        let (mu0, sd_means) = crate::math::stats::mean_sd(&means);
+        let sigma0 = (sd_means * sd_means - within)
+            .max(0.01 * sd_means * sd_means)
+            .sqrt();
+        let post = Hyperposterior::new(like, NOTEBOOK_PRIORS.to_vec())?
+            .with_initial_point(&[mu0, sigma0.clamp(1e-3, 9.0)])?;
+        let mut draws = draws;
+        let mut attempts = 0;
+        let mut evals = 0;
+        loop {
+            attempts += 1;
+            let settings = NutsSettings {
+                chains,
+                tune,
+                draws,
+                seed,
+                init_jitter: 3.0 / (n_obj as f64).sqrt(),
+                ..NutsSettings::default()
+            };
+            let run = sample_nuts(&post, &settings, &Silent)?;
+            evals += run.grad_evals;
+            let summaries = run.trace.summaries_of(&["theta_mu", "theta_sigma"])?;
+            let conv: Vec<_> = summaries.iter().filter_map(|p| p.convergence).collect();
+            let min_ess = conv.iter().map(|c| c.ess_bulk).fold(f64::INFINITY, f64::min);
+            let max_r_hat = conv.iter().map(|c| c.r_hat).fold(0.0, f64::max);
+            let reached = conv.len() == 2 && min_ess >= FIT_BENCH_MIN_ESS && max_r_hat < FIT_BENCH_MAX_R_HAT;
+            if !reached && attempts < 4 {
+                eprintln!(
+                    "bench fit: {n_obj} objects, {chains} x ({tune} + {draws}): min bulk-ESS {min_ess:.0}, \
+                     max R-hat {max_r_hat:.4}; doubling the draws"
+                );
+            }
+            if reached || attempts == 4 {
+                let fit_s = t.elapsed().as_secs_f64();
+                return Ok(FitBench {
+                    n_obj,
+                    n_samp,
+                    threads,
+                    storage: storage.name(),
+                    chains,
+                    tune,
+                    draws,
+                    attempts,
+                    simulate_s,
+                    fit_s,
+                    likelihood_evals: evals,
+                    ms_per_eval: fit_s * 1e3 / evals as f64,
+                    min_ess_bulk: min_ess,
+                    max_r_hat,
+                    ess_bulk_per_s: min_ess / fit_s,
+                    divergences: run.stats.divergences(),
+                    reached,
+                    peak_rss_mb: peak_rss_mb(),
+                    theta_mu: summaries[0].mean,
+                    theta_sigma: summaries[1].mean,
+                });
+            }
+            draws *= 2;
+        }
+    })
+}

@@ -1,0 +1,318 @@
+//! The notebook, end to end: simulate the toy universe, then fit the
+//! population four ways — to per-object medians (biased), with the
+//! importance-sampled hyper-likelihood over per-object samples, with the
+//! full hierarchical model (NUTS over every latent value, as the notebook's
+//! PyMC cell), and exactly by quadrature — and compare.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::data::simulate::{ToyData, ToySettings, derive_seed, simulate_gaussian_toy};
+use crate::error::Result;
+use crate::inference::exact::gaussian_grid_posterior;
+use crate::inference::latent::{LatentGaussianModel, Parametrisation};
+use crate::inference::method::{MethodSummary, ensemble_method, nuts_method, with_ess_rate};
+use crate::inference::posterior::Hyperposterior;
+use crate::inference::sampler::{EnsembleSettings, NutsSettings, SamplerObserver};
+use crate::inference::trace::Trace;
+use crate::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
+use crate::math::stats::{mean_sd, median_in_place};
+use crate::model::gaussian::Gaussian;
+use crate::model::prior::{Hyperprior, NOTEBOOK_PRIORS};
+
+/// Which sampler fits the importance-sampled hyperposterior.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamplerChoice {
+    Nuts,
+    Ensemble,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoSettings {
+    pub toy: ToySettings,
+    /// The notebook's emcee run on the medians.
+    pub naive: EnsembleSettings,
+    pub importance_sampler: SamplerChoice,
+    pub importance_ensemble: EnsembleSettings,
+    pub importance_nuts: NutsSettings,
+    /// NUTS on the latent-variable model (the notebook's PyMC `sample`).
+    pub hierarchical: NutsSettings,
+    pub parametrisation: Parametrisation,
+    /// Nodes per axis of the exact posterior's final grid.
+    pub exact_grid: usize,
+    /// Correct ln L_i for the Monte Carlo bias of ln(mean weight); see
+    /// [`ImportanceLikelihood::with_bias_correction`].
+    pub bias_correction: bool,
+}
+
+impl DemoSettings {
+    /// The notebook's settings for a given seed; sampler seeds derive from it.
+    pub fn with_seed(seed: u64) -> Self {
+        Self {
+            toy: ToySettings {
+                seed,
+                ..ToySettings::default()
+            },
+            naive: EnsembleSettings {
+                n_walkers: 100,
+                n_steps: 500,
+                n_burn: 50,
+                seed: derive_seed(seed, 2),
+                ..EnsembleSettings::default()
+            },
+            importance_sampler: SamplerChoice::Nuts,
+            // 16 walkers x 500 kept steps with tau ~ 25 steps: ~300
+            // effective draws, MC error ~6% of a posterior sd.
+            importance_ensemble: EnsembleSettings {
+                n_walkers: 16,
+                n_steps: 600,
+                n_burn: 100,
+                seed: derive_seed(seed, 3),
+                ..EnsembleSettings::default()
+            },
+            // Each gradient streams all 100k samples, so the demo keeps
+            // this run short: nuts-rs's default 400 tuning steps and 500
+            // draws per chain. A 2-D posterior mixes in a few steps, so 4 x
+            // 500 draws give ESS ~2000 (MC error ~2% of a posterior sd).
+            importance_nuts: NutsSettings {
+                tune: 400,
+                draws: 500,
+                seed: derive_seed(seed, 3),
+                ..NutsSettings::default()
+            },
+            // PyMC's defaults (4 chains, 1000 tuning + 1000 draws), as the
+            // notebook's `sample(1000, tune=1000)`.
+            hierarchical: NutsSettings {
+                seed: derive_seed(seed, 4),
+                ..NutsSettings::default()
+            },
+            parametrisation: Parametrisation::NonCentred,
+            exact_grid: 401,
+            bias_correction: true,
+        }
+    }
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self::with_seed(42)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DataInfo {
+    pub n_obj: usize,
+    pub n_samp: usize,
+    pub alpha: f64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoSummary {
+    pub truth: BTreeMap<String, f64>,
+    pub data: DataInfo,
+    pub methods: BTreeMap<String, MethodSummary>,
+}
+
+/// The order methods are shown in.
+pub const METHOD_ORDER: [&str; 4] = ["naive", "importance", "hierarchical", "exact"];
+
+/// The hyperparameters every method reports.
+const HYPER: [&str; 2] = ["theta_mu", "theta_sigma"];
+
+/// Starting point for the ensemble from the data alone: the median and
+/// spread of the per-object medians, moved inside the prior if outside.
+fn data_start<L: HyperLikelihood>(post: &Hyperposterior<L>, medians: &[f64]) -> Vec<f64> {
+    let mut sorted = medians.to_vec();
+    let (_, sd) = mean_sd(&sorted);
+    let guess = [median_in_place(&mut sorted), sd];
+    post.priors()
+        .iter()
+        .zip(guess)
+        .map(|(p, g)| {
+            if p.contains(g) {
+                p.support().to_unconstrained(g)
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// A demo run: its summary, every method's hyperparameter draws (the
+/// exact posterior's drawn from its grid) and the simulated data.
+pub struct DemoRun {
+    pub summary: DemoSummary,
+    pub traces: BTreeMap<String, Trace>,
+    pub toy: ToyData,
+}
+
+/// Draws from the exact (grid) posterior, for plots beside the samplers.
+const EXACT_DRAWS: usize = 4000;
+
+pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Result<DemoSummary> {
+    run_demo_full(settings, observer).map(|run| run.summary)
+}
+
+pub fn run_demo_full(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Result<DemoRun> {
+    let toy = simulate_gaussian_toy(&settings.toy)?;
+    let mut methods = BTreeMap::new();
+    let mut traces = BTreeMap::new();
+
+    // Naive: the notebook's emcee fit to posterior medians, with its prior
+    // -10 < theta_mu < 10, 0 < theta_sigma < 2.
+    observer.on_stage("naive (ensemble on medians)");
+    let t0 = Instant::now();
+    let medians = toy.catalog.medians();
+    let naive_post = Hyperposterior::new(
+        ImportanceLikelihood::new(&medians, Gaussian)?,
+        vec![
+            Hyperprior::Uniform {
+                lower: -10.0,
+                upper: 10.0,
+            },
+            Hyperprior::Uniform {
+                lower: 0.0,
+                upper: 2.0,
+            },
+        ],
+    )?;
+    let median_values: Vec<f64> = (0..medians.n_obj())
+        .map(|i| medians.object(i).values[0])
+        .collect();
+    let start = data_start(&naive_post, &median_values);
+    let (naive, naive_trace, _) = ensemble_method(&naive_post, &start, &settings.naive, observer, t0, None)?;
+    methods.insert("naive".to_string(), naive);
+    traces.insert("naive".to_string(), naive_trace);
+
+    // Importance-sampled hyper-likelihood over every posterior sample.
+    let priors = NOTEBOOK_PRIORS;
+    let t0 = Instant::now();
+    let is_like =
+        ImportanceLikelihood::new(&toy.catalog, Gaussian)?.with_bias_correction(settings.bias_correction);
+    let is_post = Hyperposterior::new(is_like, priors.to_vec())?;
+    let (mut importance, trace) = match settings.importance_sampler {
+        SamplerChoice::Nuts => {
+            observer.on_stage("importance (NUTS)");
+            let (summary, run) = nuts_method(
+                &is_post,
+                &settings.importance_nuts,
+                observer,
+                t0,
+                &HYPER,
+                Vec::new(),
+            )?;
+            (summary, run.trace)
+        }
+        SamplerChoice::Ensemble => {
+            observer.on_stage("importance (ensemble)");
+            let start = data_start(&is_post, &median_values);
+            let (summary, trace, _) = ensemble_method(
+                &is_post,
+                &start,
+                &settings.importance_ensemble,
+                observer,
+                t0,
+                None,
+            )?;
+            (summary, trace)
+        }
+    };
+    // Reliability at 20 draws spread evenly over the whole trace.
+    let checked = crate::run::fit::spread_draws(&trace, 20);
+    if let Some(d) = importance.diagnostics.as_mut() {
+        d.importance_sampling = is_post.likelihood().reliability_over(&checked);
+    }
+    methods.insert("importance".to_string(), importance);
+    traces.insert("importance".to_string(), trace);
+
+    // Full hierarchical model: theta and every latent mu_i, by NUTS.
+    observer.on_stage("hierarchical (NUTS, latent model)");
+    let t0 = Instant::now();
+    let latent = LatentGaussianModel::new(&toy.measurements, priors[0], priors[1], settings.parametrisation)?;
+    let (hierarchical, run) = nuts_method(&latent, &settings.hierarchical, observer, t0, &HYPER, Vec::new())?;
+    methods.insert("hierarchical".to_string(), hierarchical);
+    traces.insert("hierarchical".to_string(), run.trace.select(&HYPER)?);
+
+    // Exact: the latent values integrated out analytically, quadrature in theta.
+    let t0 = Instant::now();
+    let grid = gaussian_grid_posterior(&toy.measurements, &priors[0], &priors[1], settings.exact_grid)?;
+    methods.insert(
+        "exact".to_string(),
+        MethodSummary {
+            wall_s: t0.elapsed().as_secs_f64(),
+            params: HYPER.iter().map(|p| p.to_string()).zip(grid.summaries).collect(),
+            sampler: None,
+            diagnostics: None,
+            warnings: Vec::new(),
+        },
+    );
+    traces.insert(
+        "exact".to_string(),
+        Trace {
+            param_names: HYPER.iter().map(|p| p.to_string()).collect(),
+            n_chains: 1,
+            n_draws: EXACT_DRAWS,
+            draws: grid
+                .sample(EXACT_DRAWS, derive_seed(settings.toy.seed, 5))
+                .concat(),
+        },
+    );
+
+    let methods = methods.into_iter().map(|(k, m)| (k, with_ess_rate(m))).collect();
+    let summary = DemoSummary {
+        truth: [
+            ("theta_mu".to_string(), settings.toy.theta_mu),
+            ("theta_sigma".to_string(), settings.toy.theta_sigma),
+        ]
+        .into(),
+        data: DataInfo {
+            n_obj: settings.toy.n_obj,
+            n_samp: settings.toy.n_samp,
+            alpha: settings.toy.alpha,
+            seed: settings.toy.seed,
+        },
+        methods,
+    };
+    Ok(DemoRun { summary, traces, toy })
+}
+
+/// The simulated data as `data.npz`: `mu_true`, `x`, `sigma` (N) and
+/// `samples` (N x S), so that `popinf report` can redraw the notebook's
+/// figures and `popinf fit` can refit the same catalogue.
+pub fn data_npz(toy: &ToyData) -> Result<Vec<u8>> {
+    use ndarray::{Array1, Array2};
+    let n = toy.mu_true.len();
+    let s = if n == 0 {
+        0
+    } else {
+        toy.catalog.object(0).values.len()
+    };
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut npz = ndarray_npy::NpzWriter::new_compressed(&mut buf);
+    let err = |e: ndarray_npy::WriteNpzError| crate::Error::Invalid(format!("writing data.npz: {e}"));
+    npz.add_array("mu_true", &Array1::from(toy.mu_true.clone()))
+        .map_err(err)?;
+    npz.add_array("x", &Array1::from(toy.measurements.x().to_vec()))
+        .map_err(err)?;
+    npz.add_array("sigma", &Array1::from(toy.measurements.sigma().to_vec()))
+        .map_err(err)?;
+    let samples = Array2::from_shape_fn((n, s), |(i, j)| toy.catalog.object(i).values[j]);
+    npz.add_array("samples", &samples).map_err(err)?;
+    npz.finish().map_err(err)?;
+    Ok(buf.into_inner())
+}
+
+/// Writes `summary.json`, `draws_<method>.csv` (chain,draw,<params>) and
+/// `data.npz` into `dir`, each atomically.
+pub fn write_run(dir: &std::path::Path, run: &DemoRun) -> Result<Vec<std::path::PathBuf>> {
+    let json = serde_json::to_string_pretty(&run.summary).expect("plain numbers serialise");
+    let mut files = vec![("summary.json".to_string(), json.into_bytes())];
+    for (name, trace) in &run.traces {
+        files.push((format!("draws_{name}.csv"), crate::run::fit::draws_csv(trace)));
+    }
+    files.push(("data.npz".to_string(), data_npz(&run.toy)?));
+    crate::data::files::write_files(dir, files)
+}
