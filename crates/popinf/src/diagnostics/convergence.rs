@@ -261,6 +261,12 @@ impl Convergence {
             hdi_97,
         }
     }
+
+    /// Whether the draws meet the usual targets (Vehtari et al. 2021):
+    /// r_hat <= 1.01 and bulk and tail ESS >= 400.
+    pub fn meets_targets(&self) -> bool {
+        self.r_hat <= 1.01 && self.ess_bulk >= 400.0 && self.ess_tail >= 400.0
+    }
 }
 
 /// ArviZ's summary row for one parameter.

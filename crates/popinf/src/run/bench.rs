@@ -193,6 +193,51 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
     })
 }
 
+/// `--scaling`: 1e3, 1e4, 1e5 and 1e6 objects on 1 thread and on
+/// `main.threads`, each row passed to `on_row` as it finishes.
+#[derive(Debug, Clone, Serialize)]
+pub struct LikelihoodScaling {
+    pub rows: Vec<LikelihoodBench>,
+    /// Log-log slope of value+gradient time against size, per thread count
+    /// (`threads_<T>`).
+    pub log_log_slope_value_grad: std::collections::BTreeMap<String, f64>,
+}
+
+pub fn likelihood_scaling(
+    main: &LikelihoodBenchSettings,
+    mut on_row: impl FnMut(&LikelihoodBench),
+) -> Result<LikelihoodScaling> {
+    let mut thread_counts = vec![1, main.threads];
+    thread_counts.dedup();
+    let mut rows = Vec::new();
+    let mut slopes = std::collections::BTreeMap::new();
+    for &threads in &thread_counts {
+        let mut points = Vec::new();
+        for n_obj in [1_000, 10_000, 100_000, 1_000_000] {
+            // Fewer repetitions where one evaluation takes long.
+            let reps = if n_obj >= 1_000_000 {
+                main.reps.div_ceil(6)
+            } else {
+                main.reps
+            };
+            let b = bench_likelihood(&LikelihoodBenchSettings {
+                n_obj,
+                threads,
+                reps: reps.max(3),
+                ..main.clone()
+            })?;
+            on_row(&b);
+            points.push((n_obj as f64, b.ms_value_grad));
+            rows.push(b);
+        }
+        slopes.insert(format!("threads_{threads}"), log_log_slope(&points));
+    }
+    Ok(LikelihoodScaling {
+        rows,
+        log_log_slope_value_grad: slopes,
+    })
+}
+
 /// Least-squares slope of ln y on ln x.
 pub fn log_log_slope(points: &[(f64, f64)]) -> f64 {
     let n = points.len() as f64;

@@ -116,6 +116,22 @@ pub struct DemoSummary {
     pub methods: BTreeMap<String, MethodSummary>,
 }
 
+impl DemoSummary {
+    /// How far `method`'s posterior mean of `param` lies from the exact
+    /// posterior's, in exact posterior sd (signed; None without both).
+    pub fn exact_sd_offset(&self, method: &str, param: &str) -> Option<f64> {
+        let (m, exact) = (self.methods.get(method)?, self.methods.get("exact")?);
+        let (p, e) = (m.params.get(param)?, exact.params.get(param)?);
+        Some((p.mean - e.mean) / e.sd)
+    }
+
+    /// What the naive fit's theta_sigma estimates: the medians carry the
+    /// measurement noise, so sqrt(theta_sigma^2 + alpha^2).
+    pub fn naive_theta_sigma_expected(&self) -> f64 {
+        (self.truth["theta_sigma"].powi(2) + self.data.alpha.powi(2)).sqrt()
+    }
+}
+
 /// The order methods are shown in.
 pub const METHOD_ORDER: [&str; 4] = ["naive", "importance", "hierarchical", "exact"];
 

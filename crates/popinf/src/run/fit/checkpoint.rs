@@ -1,0 +1,188 @@
+//! Checkpoints: every finished NUTS chain (and the ensemble's state every
+//! few seconds) saved in the output directory, so a killed run resumes
+//! (`popinf fit --resume`) with draws equal to an uninterrupted run's.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::config::FitConfig;
+use crate::error::{Error, Result};
+use crate::inference::sampler::{ChainRecord, EnsembleState, SamplerObserver};
+use crate::invalid;
+
+/// What an interrupted run left: the chains it finished, and the run it
+/// belonged to (the resolved run file without its output directory).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CheckpointFile {
+    pub fingerprint: String,
+    /// NUTS: the chains finished so far (nuts-rs cannot save a chain
+    /// mid-way, so NUTS checkpoints whole chains).
+    pub chains: Vec<ChainRecord>,
+    /// Ensemble: its exact state after the last checkpointed step.
+    #[serde(default)]
+    pub ensemble: Option<EnsembleState>,
+}
+
+pub const CHECKPOINT_NAME: &str = "checkpoint.json";
+/// The ensemble's step history, raw little-endian f64: positions, then
+/// ln posteriors.
+pub const CHECKPOINT_BIN_NAME: &str = "checkpoint.bin";
+
+fn f64s_to_bytes(values: &[f64]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn bytes_to_f64s(bytes: &[u8]) -> Vec<f64> {
+    bytes
+        .chunks_exact(8)
+        .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect()
+}
+
+impl FitConfig {
+    /// The run's identity for resuming: everything but the output folder.
+    pub fn fingerprint(&self) -> String {
+        let mut r = self.resolved.clone();
+        r.out = None;
+        toml::to_string(&r).unwrap_or_default()
+    }
+}
+
+/// Forwards to the caller's observer and saves every finished NUTS chain
+/// to `checkpoint.json` in the output directory, so a killed run can
+/// resume (`popinf fit --resume`) without sampling those chains again.
+pub struct Checkpointing<'a> {
+    inner: &'a dyn SamplerObserver,
+    path: PathBuf,
+    fingerprint: String,
+    saved: std::sync::Mutex<Vec<ChainRecord>>,
+    error: std::sync::Mutex<Option<Error>>,
+    /// Ensemble: seconds between saves of its state, and the last save.
+    every: std::time::Duration,
+    last: std::sync::Mutex<Instant>,
+}
+
+impl<'a> Checkpointing<'a> {
+    pub fn new(
+        cfg: &FitConfig,
+        inner: &'a dyn SamplerObserver,
+        already: &[ChainRecord],
+        every_secs: f64,
+    ) -> Self {
+        Self {
+            inner,
+            path: cfg.out.join(CHECKPOINT_NAME),
+            fingerprint: cfg.fingerprint(),
+            saved: std::sync::Mutex::new(already.to_vec()),
+            error: std::sync::Mutex::new(None),
+            every: std::time::Duration::from_secs_f64(every_secs.max(0.0)),
+            last: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    fn write(&self, file: &CheckpointFile) {
+        let json = serde_json::to_vec(file).expect("plain numbers serialise");
+        if let Err(e) = crate::data::files::write_atomically(&self.path, &json) {
+            self.error.lock().expect("checkpoint lock").get_or_insert(e);
+        }
+    }
+
+    /// The first error met while writing a checkpoint, if any.
+    pub fn take_error(&self) -> Option<Error> {
+        self.error.lock().expect("checkpoint lock").take()
+    }
+}
+
+impl SamplerObserver for Checkpointing<'_> {
+    fn on_stage(&self, label: &str) {
+        self.inner.on_stage(label)
+    }
+    fn on_start(&self, chains: usize, iterations: u64) {
+        self.inner.on_start(chains, iterations)
+    }
+    fn on_draw(&self, chain: usize, tuning: bool, diverging: bool) {
+        self.inner.on_draw(chain, tuning, diverging)
+    }
+    fn on_finish(&self) {
+        self.inner.on_finish()
+    }
+    fn should_stop(&self) -> bool {
+        self.inner.should_stop()
+    }
+    fn on_chain_done(&self, record: &ChainRecord) {
+        let mut saved = self.saved.lock().expect("checkpoint lock");
+        saved.push(record.clone());
+        self.write(&CheckpointFile {
+            fingerprint: self.fingerprint.clone(),
+            chains: saved.clone(),
+            ensemble: None,
+        });
+    }
+    fn checkpoint_due(&self) -> bool {
+        self.last.lock().expect("checkpoint lock").elapsed() >= self.every
+    }
+    fn on_ensemble_state(&self, state: &EnsembleState) {
+        *self.last.lock().expect("checkpoint lock") = Instant::now();
+        // The history first, then the JSON that says how much of it counts:
+        // a crash between the two leaves the previous, consistent pair.
+        let mut bytes = f64s_to_bytes(&state.chain);
+        bytes.extend(f64s_to_bytes(&state.ln_prob));
+        let bin = self.path.with_file_name(CHECKPOINT_BIN_NAME);
+        if let Err(e) = crate::data::files::write_atomically(&bin, &bytes) {
+            self.error.lock().expect("checkpoint lock").get_or_insert(e);
+            return;
+        }
+        self.write(&CheckpointFile {
+            fingerprint: self.fingerprint.clone(),
+            chains: Vec::new(),
+            ensemble: Some(state.clone()),
+        });
+    }
+}
+
+/// What an interrupted run saved in `cfg.out`; an error if there is no
+/// checkpoint or it belongs to a different run.
+pub fn load_checkpoint(cfg: &FitConfig) -> Result<CheckpointFile> {
+    let path = cfg.out.join(CHECKPOINT_NAME);
+    let text = std::fs::read(&path).map_err(|_| {
+        Error::Invalid(format!(
+            "--resume: no checkpoint at {}; run without --resume to start afresh",
+            path.display()
+        ))
+    })?;
+    let file: CheckpointFile = serde_json::from_slice(&text).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: unreadable checkpoint ({e}); delete it to start afresh",
+            path.display()
+        ))
+    })?;
+    if file.fingerprint != cfg.fingerprint() {
+        return invalid!(
+            "{}: the checkpoint belongs to a different run (data, model, priors or sampler settings \
+             changed); delete it or run without --resume",
+            path.display()
+        );
+    }
+    let mut file = file;
+    if let Some(state) = file.ensemble.as_mut() {
+        let bin = path.with_file_name(CHECKPOINT_BIN_NAME);
+        let bytes = std::fs::read(&bin).map_err(|source| Error::Io {
+            path: bin.clone(),
+            source,
+        })?;
+        let values = bytes_to_f64s(&bytes);
+        let n_chain = state.step * state.pos.len();
+        let n_lp = state.step * state.lp.len();
+        if values.len() < n_chain + n_lp {
+            return invalid!(
+                "{}: shorter than the checkpoint says; delete both checkpoint files to start afresh",
+                bin.display()
+            );
+        }
+        state.chain = values[..n_chain].to_vec();
+        state.ln_prob = values[n_chain..n_chain + n_lp].to_vec();
+    }
+    Ok(file)
+}
