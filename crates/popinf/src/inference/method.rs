@@ -15,7 +15,8 @@ use crate::inference::sampler::{
     sample_ensemble_resuming, sample_nuts_resuming,
 };
 use crate::inference::trace::Trace;
-use crate::likelihood::importance::{HyperLikelihood, ReliabilityReport};
+use crate::likelihood::importance::HyperLikelihood;
+use crate::likelihood::reliability::ReliabilityReport;
 
 /// How a sampling method ran.
 #[derive(Debug, Clone, Serialize)]

@@ -6,3 +6,4 @@ pub mod fused;
 pub mod importance;
 pub mod log_sum;
 pub mod population;
+pub mod reliability;
