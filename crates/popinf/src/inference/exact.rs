@@ -63,8 +63,8 @@ pub struct GridPosterior {
     /// Normalised marginal density of each parameter at its nodes.
     pub marginals: [Vec<f64>; 2],
     pub summaries: [ParamSummary; 2],
-    /// Joint density relative to its maximum at node (theta_mu[i],
-    /// theta_sigma[j]), index `j * n + i`.
+    /// Joint density relative to its maximum at node (theta_mu\[i\],
+    /// theta_sigma\[j\]), index `j * n + i`.
     pub joint: Vec<f64>,
 }
 

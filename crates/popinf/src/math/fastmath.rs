@@ -135,7 +135,7 @@ fn exp_reduced<A: MulAdd>(xc: f64) -> f64 {
 
 /// exp(x) for x in [-708, 709] (the population models' exponents, e.g.
 /// 10^(x - x*)): the same reduction and polynomial as
-/// [`exp_nonpositive`], without the clamp to 0. Relative error < 1e-14.
+/// `exp_nonpositive`, without the clamp to 0. Relative error < 1e-14.
 #[inline(always)]
 pub fn exp_bounded(x: f64) -> f64 {
     exp_reduced::<Separate>(x.clamp(-708.0, 709.0))

@@ -321,7 +321,7 @@ pub fn data_npz(toy: &ToyData) -> Result<Vec<u8>> {
     Ok(buf.into_inner())
 }
 
-/// Writes `summary.json`, `draws_<method>.csv` (chain,draw,<params>) and
+/// Writes `summary.json`, `draws_<method>.csv` (`chain,draw,<params>`) and
 /// `data.npz` into `dir`, each atomically.
 pub fn write_run(dir: &std::path::Path, run: &DemoRun) -> Result<Vec<std::path::PathBuf>> {
     let json = serde_json::to_string_pretty(&run.summary).expect("plain numbers serialise");

@@ -134,8 +134,8 @@ pub struct SamplerSection {
     pub walkers: Option<usize>,
 }
 
-/// Every key a run file may hold, for "did you mean" suggestions.
-const KNOWN_KEYS: &[(&str, &[&str])] = &[
+/// Every key a run file may hold, by section ("" for the top level).
+pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
     (
         "",
         &[

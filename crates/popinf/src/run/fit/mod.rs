@@ -7,10 +7,10 @@
 //! [`load`], checkpoints in [`checkpoint`], the written files in
 //! [`outputs`]; this file runs the fit.
 
-mod checkpoint;
-mod config;
-mod load;
-mod outputs;
+pub mod checkpoint;
+pub mod config;
+pub mod load;
+pub mod outputs;
 
 pub use checkpoint::*;
 pub use config::*;
