@@ -82,7 +82,11 @@ fn assert_flags_exist(words: &[&str], named: &[String], context: &str) {
         let listed = text
             .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
             .any(|w| w == flag);
-        assert!(listed, "README: `{context}` names {flag}, which `popinf {} --help` does not list", words.join(" "));
+        assert!(
+            listed,
+            "README: `{context}` names {flag}, which `popinf {} --help` does not list",
+            words.join(" ")
+        );
     }
 }
 
@@ -105,8 +109,22 @@ fn every_command_and_flag_the_readme_names_exists() {
         assert_flags_exist(&path, &named, line);
         checked.insert(path.join(" "));
     }
-    for command in ["demo", "fit", "report", "graph", "diagnose", "sbc", "simulate smf", "bench likelihood", "bench fit", "bench hierarchical"] {
-        assert!(checked.contains(command), "the README never shows `popinf {command}`: {checked:?}");
+    for command in [
+        "demo",
+        "fit",
+        "report",
+        "graph",
+        "diagnose",
+        "sbc",
+        "simulate smf",
+        "bench likelihood",
+        "bench fit",
+        "bench hierarchical",
+    ] {
+        assert!(
+            checked.contains(command),
+            "the README never shows `popinf {command}`: {checked:?}"
+        );
     }
     // The demo's options are listed in a paragraph of their own.
     let options = README
@@ -118,8 +136,13 @@ fn every_command_and_flag_the_readme_names_exists() {
 
 #[test]
 fn the_run_file_key_table_is_the_parsers_key_set() {
-    let start = README.find("**Run file keys**").expect("the README has the run-file key table");
-    let end = start + README[start..].find("An unknown key is an error").expect("the table ends");
+    let start = README
+        .find("**Run file keys**")
+        .expect("the README has the run-file key table");
+    let end = start
+        + README[start..]
+            .find("An unknown key is an error")
+            .expect("the table ends");
     let mut documented = BTreeSet::new();
     for row in README[start..end].lines().filter(|l| l.starts_with("| `")) {
         let first = row.split('|').nth(1).unwrap();
@@ -144,5 +167,8 @@ fn the_run_file_key_table_is_the_parsers_key_set() {
         }
     }
     known.insert("priors".to_string());
-    assert_eq!(documented, known, "README run-file keys (left) vs the parser's (right)");
+    assert_eq!(
+        documented, known,
+        "README run-file keys (left) vs the parser's (right)"
+    );
 }

@@ -7,8 +7,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-use ndarray::{ArrayD, IxDyn};
-use ndarray_npy::{NpzReader, ReadNpyError, ReadNpyExt, ReadNpzError};
+use crate::data::npy::{Npy, NpyError, NpzReader};
 
 use crate::data::catalog::{Measurements, SampleCatalog};
 use crate::error::{Error, Result};
@@ -300,42 +299,32 @@ fn read_long_csv(
     Ok((dim, values, offsets, column))
 }
 
-/// Reads an .npy array of float64 or float32 as f64, in C order.
-fn read_npy_f64(
-    reader: impl std::io::Read,
-    shown: &str,
-    reopen: impl FnOnce() -> Result<Box<dyn std::io::Read>>,
-) -> Result<ArrayD<f64>> {
-    match ArrayD::<f64>::read_npy(reader) {
-        Ok(a) => Ok(a),
-        Err(ReadNpyError::WrongDescriptor(desc)) => {
-            let again = reopen()?;
-            match ArrayD::<f32>::read_npy(again) {
-                Ok(a) => Ok(a.mapv(f64::from)),
-                Err(ReadNpyError::WrongDescriptor(_)) => invalid!(
-                    "{shown}: unsupported dtype {desc}; save the samples as float64 or float32 \
-                     (e.g. np.save(path, samples.astype(np.float64)))"
-                ),
-                Err(e) => invalid!("{shown}: not a readable .npy file: {e}"),
-            }
-        }
-        Err(e) => invalid!("{shown}: not a readable .npy file: {e}"),
+/// An array's shape and its values in C order.
+type Grid = (Vec<usize>, Vec<f64>);
+
+/// An .npy or .npz array of float64 or float32 as f64, in C order; the
+/// error names the file (and the array) and says what to do.
+fn float_grid(npy: std::result::Result<Npy, NpyError>, shown: &str, array: Option<&str>) -> Result<Grid> {
+    let which = array.map_or(String::new(), |a| format!(" array '{a}'"));
+    match npy.and_then(Npy::into_f64_c_order) {
+        Ok(grid) => Ok(grid),
+        Err(NpyError::Dtype(desc)) => invalid!(
+            "{shown}:{which} has unsupported dtype {desc}; save the samples as float64 or float32 \
+             (e.g. np.save(path, samples.astype(np.float64)))"
+        ),
+        Err(NpyError::Format(e)) if array.is_some() => invalid!("{shown}: cannot read{which}: {e}"),
+        Err(NpyError::Format(e)) => invalid!("{shown}: not a readable .npy file: {e}"),
     }
 }
 
-/// C-order data of an array, without copying when it already is.
-fn into_c_order(a: ArrayD<f64>) -> Vec<f64> {
-    if a.is_standard_layout() {
-        a.into_raw_vec_and_offset().0
-    } else {
-        a.as_standard_layout().iter().copied().collect()
-    }
+fn read_npy_grid(path: &Path) -> Result<Grid> {
+    let file = open(path)?;
+    float_grid(Npy::read(BufReader::new(file)), &path.display().to_string(), None)
 }
 
 /// (dim, values, offsets) from a 2-D objects x samples or 3-D objects x
 /// samples x dims array.
-fn rectangular(shown: &str, a: ArrayD<f64>) -> Result<(usize, Vec<f64>, Vec<usize>)> {
-    let shape = a.shape().to_vec();
+fn rectangular(shown: &str, (shape, values): Grid) -> Result<(usize, Vec<f64>, Vec<usize>)> {
     let (n_obj, n_samp, dim) = match shape.as_slice() {
         [n, s] => (*n, *s, 1),
         [n, s, d] => (*n, *s, *d),
@@ -350,49 +339,33 @@ fn rectangular(shown: &str, a: ArrayD<f64>) -> Result<(usize, Vec<f64>, Vec<usiz
         return invalid!("{shown}: samples array of shape {shape:?} is empty");
     }
     let offsets = (0..=n_obj).map(|i| i * n_samp).collect();
-    Ok((dim, into_c_order(a), offsets))
+    Ok((dim, values, offsets))
 }
 
 fn read_samples_npy(path: &Path) -> Result<(usize, Vec<f64>, Vec<usize>)> {
-    let shown = path.display().to_string();
-    let file = open(path)?;
-    let reopen = || -> Result<Box<dyn std::io::Read>> { Ok(Box::new(BufReader::new(open(path)?))) };
-    let a = read_npy_f64(BufReader::new(file), &shown, reopen)?;
-    rectangular(&shown, a)
+    rectangular(&path.display().to_string(), read_npy_grid(path)?)
 }
 
-fn npz_array(npz: &mut NpzReader<File>, shown: &str, name: &str) -> Result<Option<ArrayD<f64>>> {
-    let names = npz
-        .names()
-        .map_err(|e| Error::Invalid(format!("{shown}: not a readable .npz file: {e}")))?;
-    if !names.iter().any(|n| n == name || n == &format!("{name}.npy")) {
-        return Ok(None);
-    }
-    match npz.by_name::<_, IxDyn>(name) {
-        Ok(a) => Ok(Some(a)),
-        Err(ReadNpzError::Npy(ReadNpyError::WrongDescriptor(_))) => {
-            match npz.by_name::<ndarray::OwnedRepr<f32>, IxDyn>(name) {
-                Ok(a) => Ok(Some(a.mapv(f64::from))),
-                Err(ReadNpzError::Npy(ReadNpyError::WrongDescriptor(desc))) if name != "counts" => {
-                    invalid!("{shown}: array '{name}' has unsupported dtype {desc}; use float64 or float32")
-                }
-                Err(e) => invalid!("{shown}: cannot read array '{name}': {e}"),
-            }
-        }
-        Err(e) => invalid!("{shown}: cannot read array '{name}': {e}"),
+fn open_npz(path: &Path) -> Result<NpzReader<BufReader<File>>> {
+    NpzReader::new(BufReader::new(open(path)?))
+        .map_err(|e| Error::Invalid(format!("{}: not a readable .npz file: {e}", path.display())))
+}
+
+fn npz_array(npz: &mut NpzReader<BufReader<File>>, shown: &str, name: &str) -> Result<Option<Grid>> {
+    match npz.by_name(name) {
+        Ok(None) => Ok(None),
+        found => float_grid(found.map(|a| a.expect("found")), shown, Some(name)).map(Some),
     }
 }
 
 fn read_samples_npz(path: &Path) -> Result<Columns> {
     let shown = path.display().to_string();
-    let file = open(path)?;
-    let mut npz = NpzReader::new(file)
-        .map_err(|e| Error::Invalid(format!("{shown}: not a readable .npz file: {e}")))?;
+    let mut npz = open_npz(path)?;
     let Some(samples) = npz_array(&mut npz, &shown, "samples")? else {
         return invalid!("{shown}: no array named 'samples' (optional: 'ln_prior', 'counts')");
     };
     let counts = read_counts(&mut npz, &shown)?;
-    let ln_prior = npz_array(&mut npz, &shown, "ln_prior")?.map(into_c_order);
+    let ln_prior = npz_array(&mut npz, &shown, "ln_prior")?.map(|(_, v)| v);
     assemble(&shown, samples, counts, ln_prior)
 }
 
@@ -401,7 +374,7 @@ fn read_samples_npz(path: &Path) -> Result<Columns> {
 /// shared by the .npz and HDF5 readers, which hold the same arrays.
 fn assemble(
     shown: &str,
-    samples: ArrayD<f64>,
+    samples: Grid,
     counts: Option<Vec<usize>>,
     ln_prior: Option<Vec<f64>>,
 ) -> Result<Columns> {
@@ -409,7 +382,7 @@ fn assemble(
         None => rectangular(shown, samples)?,
         Some(counts) => {
             // Ragged: samples flat, (total,) or (total, dims).
-            let shape = samples.shape().to_vec();
+            let (shape, values) = samples;
             let (total, dim) = match shape.as_slice() {
                 [t] => (*t, 1),
                 [t, d] => (*t, *d),
@@ -433,7 +406,7 @@ fn assemble(
                     offsets[counts.len()]
                 );
             }
-            (dim, into_c_order(samples), offsets)
+            (dim, values, offsets)
         }
     };
     if let Some(lp) = &ln_prior {
@@ -459,20 +432,15 @@ fn checked_counts(shown: &str, counts: &[i64]) -> Result<Vec<usize>> {
         .collect()
 }
 
-fn read_counts(npz: &mut NpzReader<File>, shown: &str) -> Result<Option<Vec<usize>>> {
-    let names = npz.names().map_err(|e| Error::Invalid(format!("{shown}: {e}")))?;
-    if !names.iter().any(|n| n == "counts" || n == "counts.npy") {
-        return Ok(None);
+fn read_counts(npz: &mut NpzReader<BufReader<File>>, shown: &str) -> Result<Option<Vec<usize>>> {
+    match npz
+        .by_name("counts")
+        .and_then(|a| a.map(Npy::into_integers).transpose())
+    {
+        Ok(None) => Ok(None),
+        Ok(Some(counts)) => checked_counts(shown, &counts).map(Some),
+        Err(e) => invalid!("{shown}: 'counts' must be an integer array (int64 or int32): {e}"),
     }
-    let as_i64 = npz.by_name::<ndarray::OwnedRepr<i64>, IxDyn>("counts");
-    let counts: Vec<i64> = match as_i64 {
-        Ok(a) => a.iter().copied().collect(),
-        Err(_) => match npz.by_name::<ndarray::OwnedRepr<i32>, IxDyn>("counts") {
-            Ok(a) => a.iter().map(|&v| i64::from(v)).collect(),
-            Err(e) => return invalid!("{shown}: 'counts' must be an integer array: {e}"),
-        },
-    };
-    checked_counts(shown, &counts).map(Some)
 }
 
 /// Reads the named numeric columns of a CSV file with a header line.
@@ -517,24 +485,26 @@ pub fn read_csv_columns(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
     Ok(cols)
 }
 
-/// Reads named 1-D float64 arrays from an .npz file.
+/// Reads one float64 (or float32) array of an .npz file: its shape and
+/// its values in C order.
+pub fn read_npz_grid(path: &Path, name: &str) -> Result<(Vec<usize>, Vec<f64>)> {
+    let shown = path.display().to_string();
+    match npz_array(&mut open_npz(path)?, &shown, name)? {
+        Some(grid) => Ok(grid),
+        None => invalid!("{shown}: no array named '{name}'"),
+    }
+}
+
+/// Reads named 1-D float64 (or float32) arrays from an .npz file.
 pub fn read_npz_vectors(path: &Path, names: &[&str]) -> Result<Vec<Vec<f64>>> {
     let shown = path.display().to_string();
-    let file = open(path)?;
-    let mut npz = ndarray_npy::NpzReader::new(file)
-        .map_err(|e| Error::Invalid(format!("{shown}: not an .npz file: {e}")))?;
+    let mut npz = open_npz(path)?;
     names
         .iter()
-        .map(|name| {
-            let a: ndarray::Array1<f64> = npz
-                .by_name(&format!("{name}.npy"))
-                .or_else(|_| npz.by_name(name))
-                .map_err(|e| {
-                    Error::Invalid(format!(
-                        "{shown}: array '{name}' missing or not a 1-D float64 array: {e}"
-                    ))
-                })?;
-            Ok(a.to_vec())
+        .map(|name| match npz_array(&mut npz, &shown, name)? {
+            Some((shape, values)) if shape.len() == 1 => Ok(values),
+            Some((shape, _)) => invalid!("{shown}: array '{name}' has shape {shape:?}; it must be 1-D"),
+            None => invalid!("{shown}: no array named '{name}'"),
         })
         .collect()
 }
@@ -550,16 +520,12 @@ pub fn read_measurements(path: &Path) -> Result<Measurements> {
             (cols.pop().expect("two columns"), sigma)
         }
         "npy" => {
-            let file = open(path)?;
-            let reopen = || -> Result<Box<dyn std::io::Read>> { Ok(Box::new(BufReader::new(open(path)?))) };
-            let a = read_npy_f64(BufReader::new(file), &shown, reopen)?;
-            if a.ndim() != 2 || a.shape()[1] != 2 {
+            let (shape, data) = read_npy_grid(path)?;
+            if shape.len() != 2 || shape[1] != 2 {
                 return invalid!(
-                    "{shown}: measurements array has shape {:?}; expected (N, 2) with columns x, sigma",
-                    a.shape()
+                    "{shown}: measurements array has shape {shape:?}; expected (N, 2) with columns x, sigma"
                 );
             }
-            let data = into_c_order(a);
             (
                 data.iter().step_by(2).copied().collect(),
                 data.iter().skip(1).step_by(2).copied().collect(),
@@ -675,9 +641,15 @@ fn read_samples_hdf5(path: &Path) -> Result<Columns> {
     ) {
         return invalid!("{shown}: dataset 'samples' is not floating point; store float64 or float32");
     }
+    // read_raw gives the values in C order, as the dataset stores them.
     let data: Vec<f64> = ds.read_raw().map_err(h5_err)?;
-    let samples = ArrayD::from_shape_vec(IxDyn(&shape), data)
-        .map_err(|e| Error::Invalid(format!("{shown}: dataset 'samples': {e}")))?;
+    if data.len() != shape.iter().product::<usize>() {
+        return invalid!(
+            "{shown}: dataset 'samples' holds {} values for its shape {shape:?}",
+            data.len()
+        );
+    }
+    let samples = (shape, data);
     let counts = match file.dataset("counts") {
         Ok(c) => Some(checked_counts(&shown, &c.read_raw::<i64>().map_err(h5_err)?)?),
         Err(_) => None,

@@ -5,4 +5,5 @@
 pub mod catalog;
 pub mod files;
 pub mod input;
+pub mod npy;
 pub mod simulate;

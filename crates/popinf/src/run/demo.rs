@@ -299,26 +299,25 @@ pub fn run_demo_full(settings: &DemoSettings, observer: &dyn SamplerObserver) ->
 /// `samples` (N x S), so that `popinf report` can redraw the notebook's
 /// figures and `popinf fit` can refit the same catalogue.
 pub fn data_npz(toy: &ToyData) -> Result<Vec<u8>> {
-    use ndarray::{Array1, Array2};
+    use crate::data::npy::{NpyData, NpzWriter};
     let n = toy.mu_true.len();
     let s = if n == 0 {
         0
     } else {
         toy.catalog.object(0).values.len()
     };
-    let mut buf = std::io::Cursor::new(Vec::new());
-    let mut npz = ndarray_npy::NpzWriter::new_compressed(&mut buf);
-    let err = |e: ndarray_npy::WriteNpzError| crate::Error::Invalid(format!("writing data.npz: {e}"));
-    npz.add_array("mu_true", &Array1::from(toy.mu_true.clone()))
-        .map_err(err)?;
-    npz.add_array("x", &Array1::from(toy.measurements.x().to_vec()))
-        .map_err(err)?;
-    npz.add_array("sigma", &Array1::from(toy.measurements.sigma().to_vec()))
-        .map_err(err)?;
-    let samples = Array2::from_shape_fn((n, s), |(i, j)| toy.catalog.object(i).values[j]);
-    npz.add_array("samples", &samples).map_err(err)?;
-    npz.finish().map_err(err)?;
-    Ok(buf.into_inner())
+    let samples: Vec<f64> = (0..n)
+        .flat_map(|i| toy.catalog.object(i).values.to_vec())
+        .collect();
+    let write = || -> std::io::Result<Vec<u8>> {
+        let mut npz = NpzWriter::new();
+        npz.add("mu_true", &[n], NpyData::F64(&toy.mu_true))?;
+        npz.add("x", &[n], NpyData::F64(toy.measurements.x()))?;
+        npz.add("sigma", &[n], NpyData::F64(toy.measurements.sigma()))?;
+        npz.add("samples", &[n, s], NpyData::F64(&samples))?;
+        npz.finish()
+    };
+    write().map_err(|e| crate::Error::Invalid(format!("writing data.npz: {e}")))
 }
 
 /// Writes `summary.json`, `draws_<method>.csv` (`chain,draw,<params>`) and

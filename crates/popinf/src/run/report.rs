@@ -26,33 +26,25 @@ fn read_json(path: &Path) -> Result<Value> {
 }
 
 fn read_data_npz(path: &Path) -> Result<DemoData> {
-    use ndarray::{Array1, Array2};
-    use ndarray_npy::NpzReader;
-    let shown = path.display();
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut npz =
-        NpzReader::new(file).map_err(|e| Error::Invalid(format!("{shown}: not an .npz file: {e}")))?;
-    let mut vector = |name: &str| -> Result<Vec<f64>> {
-        let a: Array1<f64> = npz.by_name(&format!("{name}.npy")).map_err(|e| {
-            Error::Invalid(format!("{shown}: array '{name}' missing or not float64 1-D: {e}"))
-        })?;
-        Ok(a.to_vec())
+    let mut vectors = crate::data::input::read_npz_vectors(path, &["mu_true", "x", "sigma"])?.into_iter();
+    let (mu_true, x, sigma) = (
+        vectors.next().expect("three arrays"),
+        vectors.next().expect("three arrays"),
+        vectors.next().expect("three arrays"),
+    );
+    let (shape, values) = crate::data::input::read_npz_grid(path, "samples")?;
+    let [_, n_samp] = shape[..] else {
+        return invalid!(
+            "{}: array 'samples' has shape {shape:?}; it must be 2-D",
+            path.display()
+        );
     };
-    let (mu_true, x, sigma) = (vector("mu_true")?, vector("x")?, vector("sigma")?);
-    let samples: Array2<f64> = npz.by_name("samples.npy").map_err(|e| {
-        Error::Invalid(format!(
-            "{shown}: array 'samples' missing or not float64 2-D: {e}"
-        ))
-    })?;
-    let medians = samples
-        .rows()
-        .into_iter()
+    let rows: Vec<&[f64]> = values.chunks(n_samp.max(1)).collect();
+    let medians = rows
+        .iter()
         .map(|r| crate::math::stats::median_in_place(&mut r.to_vec()))
         .collect();
-    let first_samples = samples.rows().into_iter().take(5).map(|r| r.to_vec()).collect();
+    let first_samples = rows.iter().take(5).map(|r| r.to_vec()).collect();
     Ok(DemoData {
         mu_true,
         x,

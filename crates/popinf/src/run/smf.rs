@@ -251,19 +251,18 @@ pub fn simulate_smf(s: &SmfSettings) -> Result<SmfCatalog> {
 /// `x_true`), `truth.json`, and the run files `run.toml` (importance) and
 /// `run_naive.toml` (posterior medians as the truth) for `popinf fit`.
 pub fn write_smf(dir: &Path, s: &SmfSettings, c: &SmfCatalog) -> Result<Vec<PathBuf>> {
-    use ndarray::{Array1, Array2};
+    use crate::data::npy::{NpyData, NpzWriter};
     let n = c.samples.len();
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut npz = ndarray_npy::NpzWriter::new_compressed(&mut buf);
-        let err = |e: ndarray_npy::WriteNpzError| Error::Invalid(format!("writing samples.npz: {e}"));
-        let grid = |v: &[Vec<f64>]| Array2::from_shape_fn((n, s.n_samp), |(i, j)| v[i][j]);
-        npz.add_array("samples", &grid(&c.samples)).map_err(err)?;
-        npz.add_array("ln_prior", &grid(&c.ln_prior)).map_err(err)?;
-        npz.add_array("x_true", &Array1::from(c.x_true.clone()))
-            .map_err(err)?;
-        npz.finish().map_err(err)?;
-    }
+    let grid =
+        |v: &[Vec<f64>]| -> Vec<f64> { v.iter().flat_map(|row| row[..s.n_samp].iter().copied()).collect() };
+    let write = || -> std::io::Result<Vec<u8>> {
+        let mut npz = NpzWriter::new();
+        npz.add("samples", &[n, s.n_samp], NpyData::F64(&grid(&c.samples)))?;
+        npz.add("ln_prior", &[n, s.n_samp], NpyData::F64(&grid(&c.ln_prior)))?;
+        npz.add("x_true", &[n], NpyData::F64(&c.x_true))?;
+        npz.finish()
+    };
+    let npz_bytes = write().map_err(|e| Error::Invalid(format!("writing samples.npz: {e}")))?;
     let truth = serde_json::to_string_pretty(&c.truth).expect("plain numbers serialise");
     let (population, counts) = match s.model {
         Population::DoubleSchechter(_) => (
@@ -295,7 +294,7 @@ pub fn write_smf(dir: &Path, s: &SmfSettings, c: &SmfCatalog) -> Result<Vec<Path
         )
     };
     let files = vec![
-        ("samples.npz", buf.into_inner()),
+        ("samples.npz", npz_bytes),
         ("truth.json", truth.into_bytes()),
         ("run.toml", run("importance", "fit-importance").into_bytes()),
         ("run_naive.toml", run("naive", "fit-naive").into_bytes()),

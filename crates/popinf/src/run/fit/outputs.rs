@@ -167,26 +167,28 @@ pub fn draws_csv(trace: &Trace) -> Vec<u8> {
 /// layout); the latent values of a hierarchical fit as one array `mu` of
 /// shape chains x draws x objects.
 pub fn draws_npz(trace: &Trace, n_hyper: usize) -> Result<Vec<u8>> {
-    use ndarray::{Array2, Array3};
-    let mut buf = std::io::Cursor::new(Vec::new());
-    let mut npz = ndarray_npy::NpzWriter::new_compressed(&mut buf);
-    let npz_err = |e: ndarray_npy::WriteNpzError| Error::Invalid(format!("writing draws.npz: {e}"));
-    for k in 0..n_hyper.min(trace.n_params()) {
-        let a = Array2::from_shape_fn((trace.n_chains, trace.n_draws), |(c, d)| {
-            trace.draws[(c * trace.n_draws + d) * trace.n_params() + k]
-        });
-        npz.add_array(trace.param_names[k].as_str(), &a)
-            .map_err(npz_err)?;
-    }
-    let n_latent = trace.n_params().saturating_sub(n_hyper);
-    if n_latent > 0 {
-        let a = Array3::from_shape_fn((trace.n_chains, trace.n_draws, n_latent), |(c, d, i)| {
-            trace.draws[(c * trace.n_draws + d) * trace.n_params() + n_hyper + i]
-        });
-        npz.add_array("mu", &a).map_err(npz_err)?;
-    }
-    npz.finish().map_err(npz_err)?;
-    Ok(buf.into_inner())
+    use crate::data::npy::{NpyData, NpzWriter};
+    let (chains, draws, p) = (trace.n_chains, trace.n_draws, trace.n_params());
+    let write = || -> std::io::Result<Vec<u8>> {
+        let mut npz = NpzWriter::new();
+        for k in 0..n_hyper.min(p) {
+            // The trace is draw-major, parameters fastest: one column, in
+            // (chain, draw) order.
+            let column: Vec<f64> = trace.draws.iter().skip(k).step_by(p).copied().collect();
+            npz.add(&trace.param_names[k], &[chains, draws], NpyData::F64(&column))?;
+        }
+        let n_latent = p.saturating_sub(n_hyper);
+        if n_latent > 0 {
+            let latent: Vec<f64> = trace
+                .draws
+                .chunks(p)
+                .flat_map(|row| row[n_hyper..].iter().copied())
+                .collect();
+            npz.add("mu", &[chains, draws, n_latent], NpyData::F64(&latent))?;
+        }
+        npz.finish()
+    };
+    write().map_err(|e| Error::Invalid(format!("writing draws.npz: {e}")))
 }
 
 /// `stats.csv`: NUTS per-draw statistics, or the ensemble's ln posterior.
