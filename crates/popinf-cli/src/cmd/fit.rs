@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use popinf::inference::method::MethodSummary;
-use popinf::run::fit::{CheckpointFile, Checkpointing, RunFile, finish, load_checkpoint, load_data, run_fit};
+use popinf::run::fit::{CheckpointFile, Checkpointing, RunFile, load_checkpoint, load_data, run_fit};
+use popinf::run::report::finish_fit;
 
 use crate::print::print_methods;
 use crate::progress::ProgressBars;
@@ -119,7 +120,7 @@ pub fn run(args: FitArgs) -> popinf::Result<()> {
     if let Some(e) = checkpointing.take_error() {
         eprintln!("popinf: warning: could not save a checkpoint: {e}");
     }
-    let done = finish(&cfg, &result)?;
+    let done = finish_fit(&cfg, &result)?;
     for w in &done.warnings {
         eprintln!("popinf: warning: {w}");
     }

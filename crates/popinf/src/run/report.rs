@@ -15,6 +15,7 @@ use crate::model::library::Population;
 use crate::model::population::PopulationModel;
 use crate::model::prior::Hyperprior;
 use crate::report::html::{DemoData, ORDER, ReportFiles, RunOutputs, write_report};
+use crate::run::fit::{FitConfig, FitResult};
 
 fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
@@ -52,6 +53,35 @@ fn read_data_npz(path: &Path) -> Result<DemoData> {
         first_samples,
         medians,
     })
+}
+
+/// What [`finish_fit`] wrote, and what went wrong without failing the fit.
+#[derive(Debug, Clone, Default)]
+pub struct Finished {
+    pub written: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// The end of a fit (here, not in `run::fit`, which this module reads
+/// from): its outputs, then the report (a figure that cannot be
+/// drawn is a warning, not a failed fit: the results are written), then
+/// the checkpoint removed (the results are complete: it has done its job).
+pub fn finish_fit(cfg: &FitConfig, result: &FitResult) -> Result<Finished> {
+    let mut done = Finished {
+        written: crate::run::fit::write_outputs(cfg, result)?,
+        ..Finished::default()
+    };
+    match build_report(&cfg.out) {
+        Ok(report) => done.written.push(report.report),
+        Err(e) => done.warnings.push(format!("the report could not be drawn: {e}")),
+    }
+    for name in [
+        crate::run::fit::CHECKPOINT_NAME,
+        crate::run::fit::CHECKPOINT_BIN_NAME,
+    ] {
+        let _ = std::fs::remove_file(cfg.out.join(name));
+    }
+    Ok(done)
 }
 
 /// Reads a `popinf demo` or `popinf fit` output directory.

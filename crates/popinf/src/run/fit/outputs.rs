@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::checkpoint::{CHECKPOINT_BIN_NAME, CHECKPOINT_NAME};
 use super::config::FitConfig;
 use crate::data::catalog::SampleCatalog;
 use crate::error::{Error, Result};
@@ -244,31 +243,6 @@ pub fn write_outputs(cfg: &FitConfig, result: &FitResult) -> Result<Vec<PathBuf>
         files.push(("objects.csv", objects.clone()));
     }
     crate::data::files::write_files(dir, files)
-}
-
-/// What [`finish`] wrote, and what went wrong without failing the fit.
-#[derive(Debug, Clone, Default)]
-pub struct Finished {
-    pub written: Vec<PathBuf>,
-    pub warnings: Vec<String>,
-}
-
-/// The end of a fit: its outputs, then the report (a figure that cannot be
-/// drawn is a warning, not a failed fit: the results are written), then
-/// the checkpoint removed (the results are complete: it has done its job).
-pub fn finish(cfg: &FitConfig, result: &FitResult) -> Result<Finished> {
-    let mut done = Finished {
-        written: write_outputs(cfg, result)?,
-        ..Finished::default()
-    };
-    match crate::run::report::build_report(&cfg.out) {
-        Ok(report) => done.written.push(report.report),
-        Err(e) => done.warnings.push(format!("the report could not be drawn: {e}")),
-    }
-    for name in [CHECKPOINT_NAME, CHECKPOINT_BIN_NAME] {
-        let _ = std::fs::remove_file(cfg.out.join(name));
-    }
-    Ok(done)
 }
 
 #[cfg(test)]
