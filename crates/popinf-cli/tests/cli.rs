@@ -200,6 +200,46 @@ fn bench_prints_the_documented_json() {
     let out = popinf(&["bench", "likelihood", "--n-obj", "200", "--f32", "--general"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("float64 samples only"));
+    // Other models run the general kernel, timed against the Gaussian
+    // fused one in the same repetitions.
+    assert_eq!(v["model"], "gaussian");
+    assert!(v.get("value_grad_over_gaussian").is_none());
+    for model in ["schechter", "double_schechter", "mixture"] {
+        let out = popinf(&[
+            "bench",
+            "likelihood",
+            "--n-obj",
+            "200",
+            "--reps",
+            "2",
+            "--model",
+            model,
+        ]);
+        assert!(
+            out.status.success(),
+            "{model}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = last_json_line(&out.stdout);
+        assert_eq!(
+            (v["model"].as_str(), v["kernel"].as_str()),
+            (Some(model), Some("general"))
+        );
+        let ratio = v["value_grad_over_gaussian"].as_f64().unwrap();
+        assert!(ratio.is_finite() && ratio > 0.0, "{model}: {ratio}");
+        assert!(v["ms_value_grad"].as_f64().unwrap() > 0.0);
+    }
+    let out = popinf(&[
+        "bench",
+        "likelihood",
+        "--n-obj",
+        "200",
+        "--f32",
+        "--model",
+        "schechter",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("gaussian population model only"));
 }
 
 #[test]

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use popinf::likelihood::fused::SampleStorage;
 use popinf::run::bench::{
-    FIT_BENCH_NUTS, FitBenchSettings, LikelihoodBench, LikelihoodBenchSettings, bench_likelihood,
+    BenchModel, FIT_BENCH_NUTS, FitBenchSettings, LikelihoodBench, LikelihoodBenchSettings, bench_likelihood,
     likelihood_scaling,
 };
 
@@ -71,7 +71,21 @@ pub enum BenchCommand {
         /// and fit the log-log slope of time against size.
         #[arg(long)]
         scaling: bool,
+        /// The population model; other than the Gaussian, its time is also
+        /// given over the Gaussian fused kernel's in the same run.
+        #[arg(long, value_enum, default_value_t = ModelArg::Gaussian)]
+        model: ModelArg,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ModelArg {
+    Gaussian,
+    Schechter,
+    // The run file's spelling of the model.
+    #[value(name = "double_schechter")]
+    DoubleSchechter,
+    Mixture,
 }
 
 /// The storage `--f32` selects.
@@ -125,6 +139,7 @@ pub fn run(what: BenchCommand) -> popinf::Result<()> {
             f32,
             general,
             scaling,
+            model,
         } => likelihood(
             LikelihoodBenchSettings {
                 n_obj,
@@ -133,6 +148,12 @@ pub fn run(what: BenchCommand) -> popinf::Result<()> {
                 reps,
                 storage: storage_flag(f32),
                 general_kernel: general,
+                model: match model {
+                    ModelArg::Gaussian => BenchModel::Gaussian,
+                    ModelArg::Schechter => BenchModel::Schechter,
+                    ModelArg::DoubleSchechter => BenchModel::DoubleSchechter,
+                    ModelArg::Mixture => BenchModel::Mixture,
+                },
             },
             scaling,
         ),

@@ -11,6 +11,7 @@ use crate::likelihood::fused::SampleStorage;
 use crate::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
 use crate::math::fastmath;
 use crate::model::gaussian::Gaussian;
+use crate::model::library::Population;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LikelihoodBench {
@@ -28,6 +29,14 @@ pub struct LikelihoodBench {
     pub kernel: &'static str,
     /// "f64" or "f32" sample storage.
     pub storage: &'static str,
+    /// The population model timed (gaussian, schechter, double_schechter,
+    /// mixture).
+    pub model: &'static str,
+    /// For a model other than the Gaussian: its value+gradient time over
+    /// the Gaussian fused kernel's on the same catalog shape, timed in the
+    /// same repetitions (median of per-repetition ratios).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_grad_over_gaussian: Option<f64>,
     /// The bare vectorised exp (the kernels' exp over an L1-resident
     /// buffer, as many elements as samples, same threads): ns per element.
     pub exp_ns_per_element: f64,
@@ -53,6 +62,58 @@ pub struct LikelihoodBenchSettings {
     /// Use the general chunked kernel even for the Gaussian (the
     /// straightforward implementation, for comparison).
     pub general_kernel: bool,
+    pub model: BenchModel,
+}
+
+/// The population models `bench likelihood --model` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BenchModel {
+    #[default]
+    Gaussian,
+    Schechter,
+    DoubleSchechter,
+    Mixture,
+}
+
+impl BenchModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchModel::Gaussian => "gaussian",
+            BenchModel::Schechter => "schechter",
+            BenchModel::DoubleSchechter => "double_schechter",
+            BenchModel::Mixture => "mixture",
+        }
+    }
+
+    /// The model, a theta near the catalog's population, and the shift
+    /// that moves the toy's values (mu ~ N(0, 1) plus noise) to where the
+    /// model lives (log10 M ~ 10.5 for the Schechter family, whose support
+    /// [3, 18] holds every sample).
+    fn setup(self) -> (Population, Vec<f64>, f64) {
+        use crate::model::{mixture::Mixture, schechter};
+        match self {
+            BenchModel::Gaussian => (Population::Gaussian(Gaussian), vec![0.05, 0.97], 0.0),
+            BenchModel::Schechter => (
+                Population::Schechter(schechter::Schechter {
+                    lo: 3.0,
+                    hi: 18.0,
+                    amplitude: false,
+                }),
+                vec![10.6, -1.3],
+                10.5,
+            ),
+            BenchModel::DoubleSchechter => (
+                Population::DoubleSchechter(schechter::DoubleSchechter { lo: 3.0, hi: 18.0 }),
+                vec![10.8, -0.3, -1.5, -2.4, -2.9],
+                10.5,
+            ),
+            BenchModel::Mixture => (
+                Population::Mixture(Mixture { k: 2 }),
+                vec![-0.5, 0.5, 0.8, 0.8, 0.5],
+                0.0,
+            ),
+        }
+    }
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool> {
@@ -95,8 +156,21 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         ..ToySettings::default()
     })?;
     // The toy's interim prior is flat: the kernels read no ln pi column.
-    let catalog = &toy.catalog;
-    let mut like = ImportanceLikelihood::new(catalog, Gaussian)?.with_storage(s.storage)?;
+    let (model, theta, shift) = s.model.setup();
+    let shifted;
+    let catalog = if shift == 0.0 {
+        &toy.catalog
+    } else {
+        let c = &toy.catalog;
+        let values: Vec<f64> = c.values().iter().map(|v| v + shift).collect();
+        shifted = crate::data::catalog::SampleCatalog::with_flat_prior(1, values, 0.0, c.offsets().to_vec())?;
+        &shifted
+    };
+    let mut like = ImportanceLikelihood::new(catalog, model)?.with_storage(s.storage)?;
+    // The Gaussian fused kernel on the toy itself, timed beside another model.
+    let gaussian = (s.model != BenchModel::Gaussian)
+        .then(|| ImportanceLikelihood::new(&toy.catalog, Gaussian))
+        .transpose()?;
     if s.general_kernel {
         if s.storage == SampleStorage::F32 {
             return invalid!("the general kernel reads float64 samples only; drop --f32 or --general");
@@ -114,10 +188,10 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         .collect();
     let passes = elements.div_ceil(EXP_BUFFER).max(1);
     let exp_scale = elements as f64 / (passes * EXP_BUFFER) as f64;
-    let theta = [0.05, 0.97];
     let mut sink = 0.0;
-    let mut g = [0.0; 2];
-    let mut rows: Vec<[f64; 4]> = Vec::with_capacity(s.reps);
+    let mut g = vec![0.0; theta.len()];
+    let (theta_g, mut g_g) = ([0.05, 0.97], [0.0; 2]);
+    let mut rows: Vec<[f64; 5]> = Vec::with_capacity(s.reps);
     pool.install(|| {
         let threads = s.threads;
         // Calls per timing: enough for ~2 ms, so that a small catalog is
@@ -132,7 +206,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
                 }
             }) / batch as f64
         };
-        let mut times = [0.0; 4];
+        let mut times = [0.0; 5];
         for rep in 0..s.reps + 3 {
             times[0] = time_ms(&mut || sink += like.ln_likelihood(&theta));
             times[1] = time_ms(&mut || sink += like.ln_likelihood_grad(&theta, &mut g));
@@ -153,6 +227,9 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
                         .sum::<f64>()
                 });
             times[3] = time_ms(&mut || sink += stored.read_all(read_chunk));
+            if let Some(gaussian) = &gaussian {
+                times[4] = time_ms(&mut || sink += gaussian.ln_likelihood_grad(&theta_g, &mut g_g));
+            }
             // The first three rounds warm caches, pages and threads.
             if rep >= 3 {
                 rows.push(times);
@@ -160,7 +237,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         }
     });
     std::hint::black_box(sink);
-    let median = |f: &dyn Fn(&[f64; 4]) -> f64| {
+    let median = |f: &dyn Fn(&[f64; 5]) -> f64| {
         let mut v: Vec<f64> = rows.iter().map(f).collect();
         crate::math::stats::median_in_place(&mut v)
     };
@@ -183,6 +260,8 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
             "general"
         },
         storage: like.storage().unwrap_or_default().name(),
+        model: s.model.name(),
+        value_grad_over_gaussian: gaussian.is_some().then(|| median(&|r| r[1] / r[4])),
         exp_ns_per_element: per(ms_exp),
         read_ns_per_element: per(ms_read),
         read_gb_per_s: bytes as f64 / (ms_read * 1e6),
