@@ -418,22 +418,28 @@ fn killed_run_resumes_to_the_same_draws_bit_for_bit() {
             "{file} differs between the resumed and the uninterrupted run"
         );
     }
-    // Resuming with other settings is refused, naming the reason.
-    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
-        .args([
-            "fit",
-            run,
-            "--draws",
-            "10",
-            "--quiet",
-            "--out",
-            s(&dir.join("none")),
-            "--resume",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(res.status.code(), Some(2));
+    // --resume where no checkpoint was written starts afresh (a requeued
+    // batch job always passes it), saying so, with the plain run's draws.
+    let fresh = |out: &std::path::Path, resume: bool| {
+        let mut a = vec!["fit", run, "--draws", "10", "--tune", "20", "--out", s(out)];
+        if resume {
+            a.push("--resume");
+        }
+        Command::new(env!("CARGO_BIN_EXE_popinf"))
+            .args(&a)
+            .output()
+            .unwrap()
+    };
+    let res = fresh(&dir.join("none"), true);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     assert!(String::from_utf8_lossy(&res.stderr).contains("no checkpoint"));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("starting afresh"));
+    assert!(fresh(&dir.join("plain"), false).status.success());
+    assert_eq!(
+        std::fs::read(dir.join("none/draws.csv")).unwrap(),
+        std::fs::read(dir.join("plain/draws.csv")).unwrap()
+    );
+    // Resuming with other settings is refused, naming the reason.
     let other = dir.join("other");
     std::fs::create_dir_all(&other).unwrap();
     std::fs::write(

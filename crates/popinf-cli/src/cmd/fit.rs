@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use popinf::inference::method::MethodSummary;
-use popinf::run::fit::{CheckpointFile, Checkpointing, RunFile, load_checkpoint, load_data, run_fit};
+use popinf::run::fit::{Checkpointing, RunFile, load_checkpoint, load_data, run_fit};
 use popinf::run::report::finish_fit;
 
 use crate::print::print_methods;
@@ -104,17 +104,20 @@ pub fn run(args: FitArgs) -> popinf::Result<()> {
     let data = load_data(&cfg)?;
     let load_s = t_load.elapsed().as_secs_f64();
     let bars = ProgressBars::new(args.quiet);
-    let resume = if args.resume {
-        load_checkpoint(&cfg)?
-    } else {
-        CheckpointFile::default()
-    };
+    let checkpoint = if args.resume { load_checkpoint(&cfg)? } else { None };
     if args.resume && !args.quiet {
-        match &resume.ensemble {
-            Some(state) => eprintln!("popinf: resuming the ensemble at step {}", state.step),
-            None => eprintln!("popinf: resuming with {} finished chain(s)", resume.chains.len()),
+        match &checkpoint {
+            None => eprintln!(
+                "popinf: --resume: no checkpoint in {}; starting afresh",
+                cfg.out.display()
+            ),
+            Some(c) => match &c.ensemble {
+                Some(state) => eprintln!("popinf: resuming the ensemble at step {}", state.step),
+                None => eprintln!("popinf: resuming with {} finished chain(s)", c.chains.len()),
+            },
         }
     }
+    let resume = checkpoint.unwrap_or_default();
     let checkpointing = Checkpointing::new(&cfg, &bars, &resume.chains, args.checkpoint_every);
     let result = run_fit(&cfg, &data, &checkpointing, resume)?;
     if let Some(e) = checkpointing.take_error() {

@@ -144,14 +144,16 @@ impl SamplerObserver for Checkpointing<'_> {
 
 /// What an interrupted run saved in `cfg.out`; an error if there is no
 /// checkpoint or it belongs to a different run.
-pub fn load_checkpoint(cfg: &FitConfig) -> Result<CheckpointFile> {
+/// `None` when the output directory holds no checkpoint (a job that was
+/// killed before its first checkpoint, or never started: `--resume` then
+/// starts afresh, so a requeued batch job can always pass it).
+pub fn load_checkpoint(cfg: &FitConfig) -> Result<Option<CheckpointFile>> {
     let path = cfg.out.join(CHECKPOINT_NAME);
-    let text = std::fs::read(&path).map_err(|_| {
-        Error::Invalid(format!(
-            "--resume: no checkpoint at {}; run without --resume to start afresh",
-            path.display()
-        ))
-    })?;
+    let text = match std::fs::read(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(Error::Io { path, source }),
+    };
     let file: CheckpointFile = serde_json::from_slice(&text).map_err(|e| {
         Error::Invalid(format!(
             "{}: unreadable checkpoint ({e}); delete it to start afresh",
@@ -184,5 +186,5 @@ pub fn load_checkpoint(cfg: &FitConfig) -> Result<CheckpointFile> {
         state.chain = values[..n_chain].to_vec();
         state.ln_prob = values[n_chain..n_chain + n_lp].to_vec();
     }
-    Ok(file)
+    Ok(Some(file))
 }
