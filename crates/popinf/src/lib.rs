@@ -4,14 +4,14 @@
 //! it in this list.
 //!
 //! - [`math`]: special functions, quadrature, statistics, the vector exp;
+//! - [`model`]: population models p(mu | theta), hyperpriors, selection;
 //! - [`data`]: catalogs of per-object posterior samples (or measurements)
 //!   and their file formats;
-//! - [`model`]: population models p(mu | theta), hyperpriors, selection;
 //! - [`likelihood`]: the hyper-likelihood ln L(theta) from a catalog and a
-//!   model (importance sampling, point estimates, exact);
+//!   model (importance sampling, point estimates, selection and counts);
 //! - [`diagnostics`]: R-hat, ESS, MCSE, autocorrelation of draws;
-//! - [`inference`]: the posterior in unconstrained space, the samplers and
-//!   their trace;
+//! - [`inference`]: the posterior in unconstrained space, the latent and
+//!   exact models, the samplers and their trace;
 //! - [`report`]: figures and the HTML report;
 //! - [`run`]: the workflows (fit, demo, SBC, mock surveys, benchmarks).
 //!
