@@ -73,19 +73,14 @@ pub enum BenchCommand {
         scaling: bool,
         /// The population model; other than the Gaussian, its time is also
         /// given over the Gaussian fused kernel's in the same run.
-        #[arg(long, value_enum, default_value_t = ModelArg::Gaussian)]
-        model: ModelArg,
+        #[arg(long, default_value = "gaussian", value_parser = model_names())]
+        model: String,
     },
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum ModelArg {
-    Gaussian,
-    Schechter,
-    // The run file's spelling of the model.
-    #[value(name = "double_schechter")]
-    DoubleSchechter,
-    Mixture,
+/// The models `--model` accepts, as the library names them.
+fn model_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(BenchModel::ALL.map(BenchModel::name))
 }
 
 /// The storage `--f32` selects.
@@ -148,12 +143,7 @@ pub fn run(what: BenchCommand) -> popinf::Result<()> {
                 reps,
                 storage: storage_flag(f32),
                 general_kernel: general,
-                model: match model {
-                    ModelArg::Gaussian => BenchModel::Gaussian,
-                    ModelArg::Schechter => BenchModel::Schechter,
-                    ModelArg::DoubleSchechter => BenchModel::DoubleSchechter,
-                    ModelArg::Mixture => BenchModel::Mixture,
-                },
+                model: BenchModel::from_name(&model).expect("clap checked the name"),
             },
             scaling,
         ),

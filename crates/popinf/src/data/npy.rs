@@ -98,67 +98,92 @@ fn parse_header(header: &str) -> Result<(String, bool, Vec<usize>), NpyError> {
     Ok((descr, fortran_order, shape))
 }
 
-macro_rules! decode {
-    ($bytes:expr, $ty:ty, $big:expr) => {
-        $bytes
-            .chunks_exact(std::mem::size_of::<$ty>())
-            .map(|b| {
+/// Reads `n` values of `size` bytes from `reader`, a block at a time (the
+/// raw bytes are never held whole beside the values: a catalog's .npy can
+/// be most of memory).
+fn read_values<T>(
+    reader: &mut impl Read,
+    n: usize,
+    decode: impl Fn(&[u8]) -> T,
+    size: usize,
+) -> Result<Vec<T>, NpyError> {
+    const BLOCK: usize = 1 << 16;
+    let mut out = Vec::with_capacity(n);
+    let mut buf = vec![0u8; BLOCK * size];
+    while out.len() < n {
+        let m = (n - out.len()).min(BLOCK);
+        reader.read_exact(&mut buf[..m * size]).map_err(|e| {
+            NpyError::Format(format!(
+                "the .npy data is cut short ({} of {n} values read): {e}",
+                out.len()
+            ))
+        })?;
+        out.extend(buf[..m * size].chunks_exact(size).map(&decode));
+    }
+    Ok(out)
+}
+
+macro_rules! values {
+    ($reader:expr, $n:expr, $ty:ty, $big:expr) => {
+        read_values(
+            $reader,
+            $n,
+            |b| {
                 let b = b.try_into().expect("chunks of the element size");
                 if $big {
                     <$ty>::from_be_bytes(b)
                 } else {
                     <$ty>::from_le_bytes(b)
                 }
-            })
-            .collect()
+            },
+            std::mem::size_of::<$ty>(),
+        )?
     };
 }
 
 impl Npy {
-    /// Parses a whole `.npy` file's bytes.
-    pub fn parse(bytes: &[u8]) -> Result<Npy, NpyError> {
-        if bytes.len() < 10 || &bytes[..6] != MAGIC {
-            return Err(NpyError::Format("not an .npy file (no \\x93NUMPY magic)".into()));
+    /// Reads one `.npy` array from a stream.
+    pub fn read(mut reader: impl Read) -> Result<Npy, NpyError> {
+        let cut = |what: &str| NpyError::Format(format!("not an .npy file ({what})"));
+        let mut lead = [0u8; 8];
+        reader.read_exact(&mut lead).map_err(|_| cut("too short"))?;
+        if &lead[..6] != MAGIC {
+            return Err(cut("no \\x93NUMPY magic"));
         }
-        let (header_len, start) = match bytes[6] {
-            1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-            2 | 3 if bytes.len() >= 12 => (
-                u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-                12,
-            ),
+        let header_len = match lead[6] {
+            1 => {
+                let mut l = [0u8; 2];
+                reader.read_exact(&mut l).map_err(|_| cut("too short"))?;
+                u16::from_le_bytes(l) as usize
+            }
+            2 | 3 => {
+                let mut l = [0u8; 4];
+                reader.read_exact(&mut l).map_err(|_| cut("too short"))?;
+                u32::from_le_bytes(l) as usize
+            }
             v => return Err(NpyError::Format(format!("unsupported .npy format version {v}"))),
         };
-        let header = bytes
-            .get(start..start + header_len)
-            .ok_or_else(|| NpyError::Format("the .npy header is cut short".into()))?;
-        let header = std::str::from_utf8(header)
+        let mut header = vec![0u8; header_len];
+        reader
+            .read_exact(&mut header)
+            .map_err(|_| NpyError::Format("the .npy header is cut short".into()))?;
+        let header = std::str::from_utf8(&header)
             .map_err(|_| NpyError::Format("the .npy header is not text".into()))?;
         let (descr, fortran_order, shape) = parse_header(header)?;
         let n: usize = shape.iter().product();
-        let data = &bytes[start + header_len..];
         let (order, kind) = descr.split_at(descr.len().min(1));
         let big = match order {
             "<" | "|" | "=" => false,
             ">" => true,
             _ => return Err(NpyError::Dtype(descr)),
         };
-        let size = match kind {
-            "f8" | "i8" => 8,
-            "f4" | "i4" => 4,
-            _ => return Err(NpyError::Dtype(descr)),
-        };
-        if data.len() < n * size {
-            return Err(NpyError::Format(format!(
-                "the .npy data is cut short: {} bytes for {n} values of {size} bytes",
-                data.len()
-            )));
-        }
-        let data = &data[..n * size];
+        let r = &mut reader;
         let values = match kind {
-            "f8" => NpyValues::F64(decode!(data, f64, big)),
-            "f4" => NpyValues::F32(decode!(data, f32, big)),
-            "i8" => NpyValues::I64(decode!(data, i64, big)),
-            _ => NpyValues::I32(decode!(data, i32, big)),
+            "f8" => NpyValues::F64(values!(r, n, f64, big)),
+            "f4" => NpyValues::F32(values!(r, n, f32, big)),
+            "i8" => NpyValues::I64(values!(r, n, i64, big)),
+            "i4" => NpyValues::I32(values!(r, n, i32, big)),
+            _ => return Err(NpyError::Dtype(descr)),
         };
         Ok(Npy {
             shape,
@@ -166,15 +191,6 @@ impl Npy {
             descr,
             values,
         })
-    }
-
-    /// Reads a whole `.npy` stream.
-    pub fn read(mut reader: impl Read) -> Result<Npy, NpyError> {
-        let mut bytes = Vec::new();
-        reader
-            .read_to_end(&mut bytes)
-            .map_err(|e| NpyError::Format(format!("cannot read: {e}")))?;
-        Npy::parse(&bytes)
     }
 
     /// Float values (float32 widened) in C order; `Dtype` for integers.
@@ -342,7 +358,7 @@ mod tests {
         // NumPy pads the header so the data starts on a 64-byte boundary.
         let header_end = 10 + u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
         assert_eq!(header_end % 64, 0);
-        let a = Npy::parse(&bytes).unwrap();
+        let a = Npy::read(&bytes[..]).unwrap();
         assert_eq!((a.shape.clone(), a.fortran_order), (vec![2, 3], false));
         assert_eq!(a.into_f64_c_order().unwrap().1, data);
         // The same matrix stored column by column.
@@ -379,15 +395,19 @@ mod tests {
             out.extend_from_slice(&2.5f64.to_be_bytes());
             out
         };
-        assert_eq!(Npy::parse(&big).unwrap().values, NpyValues::F64(vec![2.5]));
+        assert_eq!(Npy::read(&big[..]).unwrap().values, NpyValues::F64(vec![2.5]));
         let mut text = npy_bytes(&[1], NpyData::F64(&[0.0]));
         let at = text.windows(3).position(|w| w == b"<f8").unwrap();
         text[at..at + 3].copy_from_slice(b"<U3");
-        assert_eq!(Npy::parse(&text), Err(NpyError::Dtype("<U3".into())));
+        assert_eq!(Npy::read(&text[..]), Err(NpyError::Dtype("<U3".into())));
         assert!(matches!(
-            Npy::parse(b"not numpy at all"),
+            Npy::read(&b"not numpy at all"[..]),
             Err(NpyError::Format(_))
         ));
+        let mut short = npy_bytes(&[3], NpyData::F64(&[1.0, 2.0, 3.0]));
+        short.truncate(short.len() - 4);
+        let err = Npy::read(&short[..]).unwrap_err().to_string();
+        assert!(err.contains("cut short (0 of 3 values read)"), "{err}");
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::likelihood::importance::HyperLikelihood;
 use crate::likelihood::reliability::ReliabilityReport;
 
 /// How a sampling method ran.
+/// The order the demo's methods are shown, drawn and listed in.
+pub const METHOD_ORDER: [&str; 4] = ["naive", "importance", "hierarchical", "exact"];
+
 #[derive(Debug, Clone, Serialize)]
 pub struct SamplerInfo {
     /// "nuts" or "ensemble".

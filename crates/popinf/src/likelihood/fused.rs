@@ -80,13 +80,6 @@ const TINY_SUM: f64 = 1e-100;
 /// The most negative shift bound the vector loops take (see
 /// `FusedStore::bound`): 2^40.
 const BOUND_MIN: f64 = (1u64 << 40) as f64;
-/// A scaled sum above this means the shift was not an upper bound: every
-/// weight is at most 1 in exact arithmetic, so only exponents whose
-/// rounding errors exceed ~300 (theta_sigma ~ 1e-15, where they are ~1e31)
-/// get here; the object then gets the exact pass. It also keeps the
-/// log-sum's product (at most 1e200 times this) and T0 <= S0^2 finite, and
-/// covers every engine's exp2 beyond its range (2^1020 and up, or not finite).
-const HUGE_SUM: f64 = 1e100;
 
 /// One object, or eight interleaved, as the kernel streams them.
 #[derive(Debug, Clone, Copy)]
@@ -670,14 +663,13 @@ fn object_pass<E: Engine, T: Stored, P: PriorDelta, const GRAD: bool, const BIAS
 }
 
 /// Whether a sum of scaled weights keeps full precision: not so small
-/// that the bound was loose by more than e^230, and not so large (or not
-/// finite, or NaN) that the bound was no bound at all: a theta so extreme
-/// that the exponents' rounding errors are huge. Engines differ only in
-/// sums outside this range (their exp2 beyond [-1020, 1020]), so the
-/// decision, and with the exact pass every result, is the same on all.
+/// that the bound was loose by more than e^230, and finite (a NaN bound,
+/// see `FusedStore::bound`, gives 0 or NaN). Every weight is at most ~1
+/// (the bound guard), so no usable sum exceeds the sample count, and the
+/// engines, equal for every exponent below 1020, take the same decision.
 #[inline(always)]
 fn usable(s0: f64) -> bool {
-    (TINY_SUM..=HUGE_SUM).contains(&s0)
+    (TINY_SUM..=f64::MAX).contains(&s0)
 }
 
 /// [`object_pass`] for the eight objects of a group: `shift` comes in as
@@ -1142,11 +1134,12 @@ pub(crate) mod simd {
         }
     }
 
-    /// exp2_with on four lanes for y <= EXP2_MAX: clamped below, and 0
-    /// below EXP2_MIN (or NaN). Above 1023 the exponent field would wrap
-    /// round (finite garbage, even negative, that `usable` could not see:
-    /// NaN at theta_sigma = 1e-15); the kernel's bound guard keeps every y
-    /// below ~2^-12 instead of a clamp here (one vector op, ~6% on AVX2).
+    /// exp2_with on four lanes: clamped below, and 0 below EXP2_MIN (or
+    /// NaN). Like the scalar definition it has no upper clamp: above 1023
+    /// the exponent field would wrap round (finite garbage, even negative,
+    /// that `usable` could not see: NaN at theta_sigma = 1e-15), and the
+    /// kernel's bound guard keeps every y below ~2^-12 instead (a clamp
+    /// here cost one vector op, ~6% on AVX2).
     #[inline(always)]
     unsafe fn exp2_4(y: __m256d) -> __m256d {
         unsafe {
@@ -1750,8 +1743,14 @@ mod tests {
     fn available_engines_include_every_narrower_one() {
         let available = crate::math::fastmath::available_isas();
         assert_eq!(available.last(), Some(&Isa::Portable));
-        if available.contains(&Isa::Avx512) {
-            assert!(available.contains(&Isa::Avx2));
+        // Against the CPU's own feature flags, not popinf's detection.
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            let avx2 = has!("avx2") && has!("fma");
+            let avx512 = avx2 && has!("avx512f") && has!("avx512dq") && has!("avx512vl");
+            assert_eq!(available.contains(&Isa::Avx2), avx2);
+            assert_eq!(available.contains(&Isa::Avx512), avx512);
         }
         let cat = catalog(false);
         for isa in Isa::ALL {

@@ -46,9 +46,6 @@ pub(crate) const EXP2_POLY: [f64; 12] = {
 };
 /// Below this (base-2) argument [`exp2_with`] gives 0.
 pub(crate) const EXP2_MIN: f64 = -1020.0;
-/// Above this (base-2) argument [`exp2_with`] gives 2^EXP2_MAX: the bit
-/// trick that makes 2^n would overflow the exponent field past 1023.
-pub(crate) const EXP2_MAX: f64 = 1020.0;
 
 /// a * b + c, as one fused instruction or as two. Rust never contracts
 /// `a * b + c` into an FMA on its own, and `f64::mul_add` on a CPU without
@@ -92,8 +89,9 @@ pub(crate) fn exp_nonpositive_with<A: MulAdd>(x: f64) -> f64 {
     if x < EXP_MIN { 0.0 } else { y }
 }
 
-/// 2^y for y in [-1020, 1020], 0 below (and for NaN), 2^1020 above, with
-/// the multiply-adds done by `A`: y = n + r, |r| <= 1/2, 2^r = e^(r ln 2) by
+/// 2^y for y in [-1020, 1020], 0 below (and for NaN), with the
+/// multiply-adds done by `A` (above 1023 the 2^n bit trick wraps round the
+/// exponent field; the fused kernel never gets there: see its `bound`): y = n + r, |r| <= 1/2, 2^r = e^(r ln 2) by
 /// the same Taylor series as [`exp_nonpositive`] (truncation < 7e-15
 /// relative), times 2^n. The fused kernel works in base 2: its weights'
 /// exponents are quadratics, so the factor log2(e) folds into their
@@ -103,7 +101,6 @@ pub(crate) fn exp2_with<A: MulAdd>(y: f64) -> f64 {
     if y.is_nan() || y < EXP2_MIN {
         return 0.0;
     }
-    let y = y.min(EXP2_MAX);
     let t = y + ROUND_MAGIC;
     let n = t - ROUND_MAGIC;
     // Exact: n is y rounded to the nearest integer.
@@ -302,8 +299,11 @@ impl Isa {
     pub fn is_available(self) -> bool {
         // Wider sets include the narrower ones (every AVX-512 CPU popinf
         // accepts has AVX2 and FMA: detect_isa asks for all of them).
-        let width = |isa: Isa| Isa::ALL.len() - Isa::ALL.iter().position(|&i| i == isa).unwrap_or(0);
-        width(detected_isa()) >= width(self)
+        match self {
+            Isa::Avx512 => detected_isa() == Isa::Avx512,
+            Isa::Avx2 => detected_isa() != Isa::Portable,
+            Isa::Portable => true,
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::math::special::{digamma, ln_beta};
-use crate::model::population::{Family, ModelSettings};
+use crate::model::population::{Family, ModelSettings, outside_support};
 
 /// Beta(beta_a, beta_b) on (0, 1).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -26,10 +26,7 @@ impl Family for Beta {
     }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if !(x > 0.0 && x < 1.0) {
-            if let Some(g) = g {
-                g[..2].fill(0.0);
-            }
-            return f64::NEG_INFINITY;
+            return outside_support(g);
         }
         let (lx, l1x) = (x.ln(), (-x).ln_1p());
         if let Some(g) = g {

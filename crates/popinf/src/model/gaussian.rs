@@ -2,7 +2,7 @@
 //! truncated to [lo, hi], and the log-normal.
 
 use crate::error::Result;
-use crate::model::population::{Family, HALF_LN_2PI, ModelSettings, QuadraticForm};
+use crate::model::population::{Family, HALF_LN_2PI, ModelSettings, QuadraticForm, outside_support};
 
 /// The notebook's population: mu ~ N(theta_mu, theta_sigma) on the real
 /// line. ln p is a quadratic in mu, so the likelihood runs its fused kernel.
@@ -34,13 +34,6 @@ fn ln_normal(theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         g[1] = (z * z - 1.0) / s;
     }
     -0.5 * z * z - s.ln() - HALF_LN_2PI
-}
-
-fn zero_grad(g: Option<&mut [f64]>) -> f64 {
-    if let Some(g) = g {
-        g.fill(0.0);
-    }
-    f64::NEG_INFINITY
 }
 
 impl Family for Gaussian {
@@ -126,7 +119,7 @@ impl Family for TruncatedNormal {
         2
     }
     fn validate(&self) -> Result<()> {
-        crate::model::population::check_support(self.lo, self.hi)
+        crate::model::population::check_bounds(self.lo, self.hi)
     }
     fn support(&self) -> Option<(f64, f64)> {
         Some((self.lo, self.hi))
@@ -136,7 +129,7 @@ impl Family for TruncatedNormal {
     }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if !(x >= self.lo && x <= self.hi) {
-            return zero_grad(g);
+            return outside_support(g);
         }
         ln_normal(theta, x, g)
     }
@@ -164,7 +157,7 @@ impl Family for LogNormal {
     }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if x.is_nan() || x <= 0.0 {
-            return zero_grad(g);
+            return outside_support(g);
         }
         let y = x.ln();
         let (m, s) = (theta[0], theta[1]);

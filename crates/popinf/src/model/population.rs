@@ -155,8 +155,16 @@ impl ModelSettings {
     }
 }
 
+/// ln f outside a family's support: -inf, with a zero gradient.
+pub(crate) fn outside_support(g: Option<&mut [f64]>) -> f64 {
+    if let Some(g) = g {
+        g.fill(0.0);
+    }
+    f64::NEG_INFINITY
+}
+
 /// A support [lo, hi] must be finite with lo < hi.
-pub(crate) fn check_support(lo: f64, hi: f64) -> Result<()> {
+pub(crate) fn check_bounds(lo: f64, hi: f64) -> Result<()> {
     if !(lo.is_finite() && hi.is_finite() && lo < hi) {
         return invalid!("population support [{lo}, {hi}] must be finite with lo < hi");
     }
@@ -216,19 +224,18 @@ pub trait Family: Clone + PartialEq + std::fmt::Debug + Send + Sync {
         let n = ln_p.len();
         let np = Family::n_params(self);
         let mut g = [0.0f64; MAX_PARAMS];
-        ln_p.fill(0.0);
         match grad {
             Some(grad) => {
                 for j in 0..n {
-                    ln_p[j] += self.ln_f(theta, mu[j], Some(&mut g[..np]));
+                    ln_p[j] = self.ln_f(theta, mu[j], Some(&mut g[..np]));
                     for k in 0..np {
                         grad[k * n + j] = g[k];
                     }
                 }
             }
             None => {
-                for j in 0..n {
-                    ln_p[j] += self.ln_f(theta, mu[j], None);
+                for (out, &x) in ln_p.iter_mut().zip(mu) {
+                    *out = self.ln_f(theta, x, None);
                 }
             }
         }
@@ -265,7 +272,6 @@ impl<F: Family> PopulationModel for F {
     }
     fn ln_norm_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
         let p = Family::n_params(self);
-        grad[..p].fill(0.0);
         Family::ln_norm_grad(self, theta, &mut grad[..p])
     }
     fn has_quadratic_form(&self) -> bool {

@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::invalid;
-use crate::model::population::{Family, ModelSettings, check_support};
+use crate::model::population::{Family, ModelSettings, check_bounds, outside_support};
 
 /// p(x) ∝ x^alpha on [lo, hi], 0 < lo.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -20,7 +20,7 @@ pub struct BrokenPowerLaw {
 }
 
 fn check_positive_support(lo: f64, hi: f64) -> Result<()> {
-    check_support(lo, hi)?;
+    check_bounds(lo, hi)?;
     if lo <= 0.0 {
         return invalid!("power-law support must start above 0, got lo = {lo}");
     }
@@ -51,10 +51,7 @@ impl Family for PowerLaw {
     }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if !(x >= self.lo && x <= self.hi) {
-            if let Some(g) = g {
-                g[0] = 0.0;
-            }
-            return f64::NEG_INFINITY;
+            return outside_support(g);
         }
         let lx = x.ln();
         if let Some(g) = g {
@@ -89,10 +86,7 @@ impl Family for BrokenPowerLaw {
     }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if !(x >= self.lo && x <= self.hi) {
-            if let Some(g) = g {
-                g[..3].fill(0.0);
-            }
-            return f64::NEG_INFINITY;
+            return outside_support(g);
         }
         let (a1, a2, xb) = (theta[0], theta[1], theta[2]);
         let r = (x / xb).ln();

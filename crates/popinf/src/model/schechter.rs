@@ -9,7 +9,7 @@
 
 use crate::error::Result;
 use crate::math::fastmath::{exp_bounded, exp_nonpositive, ln_one_to_two};
-use crate::model::population::{Family, LN10, ModelSettings, check_support};
+use crate::model::population::{Family, LN10, ModelSettings, check_bounds, outside_support};
 
 /// The Schechter function on [lo, hi]; with `amplitude`, log_phi_star is a
 /// parameter (for the counts form).
@@ -25,13 +25,6 @@ pub struct Schechter {
 pub struct DoubleSchechter {
     pub lo: f64,
     pub hi: f64,
-}
-
-fn zero_grad(g: Option<&mut [f64]>) -> f64 {
-    if let Some(g) = g {
-        g.fill(0.0);
-    }
-    f64::NEG_INFINITY
 }
 
 /// The exponential cut-off falls by e^-10 within 1 dex of x*.
@@ -62,7 +55,7 @@ impl Family for Schechter {
         2 + usize::from(self.amplitude)
     }
     fn validate(&self) -> Result<()> {
-        check_support(self.lo, self.hi)
+        check_bounds(self.lo, self.hi)
     }
     fn support(&self) -> Option<(f64, f64)> {
         Some((self.lo, self.hi))
@@ -72,7 +65,7 @@ impl Family for Schechter {
     }
     fn ln_f(&self, theta: &[f64], x: f64, mut g: Option<&mut [f64]>) -> f64 {
         if !(x >= self.lo && x <= self.hi) {
-            return zero_grad(g);
+            return outside_support(g);
         }
         let (xs, alpha) = (theta[0], theta[1]);
         let u = (x - xs) * LN10;
@@ -158,7 +151,7 @@ impl Family for DoubleSchechter {
         5
     }
     fn validate(&self) -> Result<()> {
-        check_support(self.lo, self.hi)
+        check_bounds(self.lo, self.hi)
     }
     fn support(&self) -> Option<(f64, f64)> {
         Some((self.lo, self.hi))
@@ -168,7 +161,7 @@ impl Family for DoubleSchechter {
     }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if !(x >= self.lo && x <= self.hi) {
-            return zero_grad(g);
+            return outside_support(g);
         }
         let (xs, a1, a2, p1, p2) = (theta[0], theta[1], theta[2], theta[3], theta[4]);
         let u = (x - xs) * LN10;

@@ -22,9 +22,6 @@ use crate::report::graph::ModelGraph;
 use crate::report::label::{RichLabel, html_escape};
 use crate::report::{Figure, PALETTE, render};
 
-/// The order methods are drawn and listed in.
-pub const ORDER: [&str; 4] = ["naive", "importance", "hierarchical", "exact"];
-
 fn method_color(name: &str) -> RGBColor {
     match name {
         "naive" => PALETTE[1],

@@ -9,7 +9,6 @@ use crate::error::Result;
 use crate::invalid;
 use crate::likelihood::fused::SampleStorage;
 use crate::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
-use crate::math::fastmath;
 use crate::model::gaussian::Gaussian;
 use crate::model::library::Population;
 
@@ -76,6 +75,14 @@ pub enum BenchModel {
 }
 
 impl BenchModel {
+    pub const ALL: [BenchModel; 4] = [
+        BenchModel::Gaussian,
+        BenchModel::Schechter,
+        BenchModel::DoubleSchechter,
+        BenchModel::Mixture,
+    ];
+
+    /// The run file's name of the model.
     pub fn name(self) -> &'static str {
         match self {
             BenchModel::Gaussian => "gaussian",
@@ -83,6 +90,10 @@ impl BenchModel {
             BenchModel::DoubleSchechter => "double_schechter",
             BenchModel::Mixture => "mixture",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<BenchModel> {
+        BenchModel::ALL.into_iter().find(|m| m.name() == name)
     }
 
     /// The model, a theta near the catalog's population, and the shift
@@ -253,7 +264,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         ns_per_element_value: per(ms_value),
         ns_per_element_value_grad: per(ms_value_grad),
         repetitions: s.reps,
-        isa: fastmath::isa().name(),
+        isa: like.isa().name(),
         kernel: if like.storage().is_some() {
             "fused"
         } else {

@@ -132,8 +132,7 @@ impl DemoSummary {
     }
 }
 
-/// The order methods are shown in.
-pub const METHOD_ORDER: [&str; 4] = ["naive", "importance", "hierarchical", "exact"];
+pub use crate::inference::method::METHOD_ORDER;
 
 /// The hyperparameters every method reports.
 const HYPER: [&str; 2] = ["theta_mu", "theta_sigma"];

@@ -10,11 +10,12 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::inference::method::METHOD_ORDER;
 use crate::invalid;
 use crate::model::library::Population;
 use crate::model::population::PopulationModel;
 use crate::model::prior::Hyperprior;
-use crate::report::html::{DemoData, ORDER, ReportFiles, RunOutputs, write_report};
+use crate::report::html::{DemoData, ReportFiles, RunOutputs, write_report};
 use crate::run::fit::{FitConfig, FitResult};
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -98,12 +99,17 @@ pub fn load_outputs(dir: &Path) -> Result<RunOutputs> {
         return invalid!("{}: has no \"methods\" object", summary_path.display());
     };
     let is_demo = summary.get("truth").is_some();
-    let mut names: Vec<String> = ORDER
+    let mut names: Vec<String> = METHOD_ORDER
         .iter()
         .filter(|m| methods.contains_key(**m))
         .map(|m| m.to_string())
         .collect();
-    names.extend(methods.keys().filter(|k| !ORDER.contains(&k.as_str())).cloned());
+    names.extend(
+        methods
+            .keys()
+            .filter(|k| !METHOD_ORDER.contains(&k.as_str()))
+            .cloned(),
+    );
     let Some(first) = names.first() else {
         return invalid!("{}: \"methods\" is empty", summary_path.display());
     };
@@ -232,12 +238,12 @@ pub fn build_comparison(dirs: &[PathBuf], out: &Path) -> Result<ReportFiles> {
     for (run, dir) in runs.iter().zip(dirs) {
         if run.hyper != first.hyper || run.model != first.model {
             return invalid!(
-                "report: {} fits a different model ({:?}: {}) from {} ({:?}: {}); compare fits of one model",
+                "report: {} fits a different model ({}: {}) from {} ({}: {}); compare fits of one model",
                 dir.display(),
-                run.model,
+                run.model.name(),
                 run.hyper.join(", "),
                 dirs[0].display(),
-                first.model,
+                first.model.name(),
                 first.hyper.join(", ")
             );
         }
