@@ -182,12 +182,21 @@ fn fit(sizes: &[usize], settings: FitBenchSettings) -> popinf::Result<()> {
 /// then the JSON line.
 fn likelihood(main: LikelihoodBenchSettings, scaling: bool) -> popinf::Result<()> {
     println!(
-        "{:>9} {:>5} {:>7} {:>11} {:>11} {:>8} {:>8} {:>9} {:>9}",
-        "objects", "thr", "storage", "value ms", "v+grad ms", "ns/samp", "exp ns", "v+g/exp", "v+g/read"
+        "{:>9} {:>5} {:>7} {:>11} {:>11} {:>8} {:>8} {:>9} {:>9} {:>9}",
+        "objects",
+        "thr",
+        "storage",
+        "value ms",
+        "v+grad ms",
+        "ns/samp",
+        "exp ns",
+        "v+g/exp",
+        "v+g/read",
+        "ln Z ms"
     );
     let row = |b: &LikelihoodBench| {
         println!(
-            "{:>9} {:>5} {:>7} {:>11.3} {:>11.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2}",
+            "{:>9} {:>5} {:>7} {:>11.3} {:>11.3} {:>8.3} {:>8.3} {:>9.2} {:>9.2} {:>9.4}",
             b.n_obj,
             b.threads,
             b.storage,
@@ -196,7 +205,8 @@ fn likelihood(main: LikelihoodBenchSettings, scaling: bool) -> popinf::Result<()
             b.ns_per_element_value_grad,
             b.exp_ns_per_element,
             b.value_grad_over_exp,
-            b.value_grad_over_read
+            b.value_grad_over_read,
+            b.ms_normalisation
         );
     };
     let scaled = if scaling {

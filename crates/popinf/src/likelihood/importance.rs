@@ -5,13 +5,13 @@ use rayon::prelude::*;
 use crate::data::catalog::SampleCatalog;
 use crate::error::Result;
 use crate::invalid;
-use crate::likelihood::fused::{FusedStore, SampleStorage, StoredSamples};
+use crate::likelihood::fused::{BLOCK_OUT, FusedStore, SampleStorage, StoredSamples};
 use crate::likelihood::log_sum::LnSum;
 use crate::math::fastmath::{
     Isa, LANES, available_isas, dot_lanes, exp_shifted_sum_padded, isa, subtract_const_max_lanes,
     subtract_max_lanes,
 };
-use crate::model::population::{MAX_PARAMS, PopulationModel, QuadraticForm};
+use crate::model::population::{Feature, KernelForm, MAX_PARAMS, PopulationModel};
 
 /// ln L(theta) and its gradient, in natural units of theta.
 pub trait HyperLikelihood: Send + Sync {
@@ -137,7 +137,8 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             parallel: total >= PARALLEL_MIN_SAMPLES,
             bias_correction: false,
             normalise: true,
-            fused_storage: (model.has_quadratic_form() && catalog.dim() == 1).then_some(SampleStorage::F64),
+            fused_storage: (model.kernel_feature().is_some() && catalog.dim() == 1)
+                .then_some(SampleStorage::F64),
             fused: std::sync::OnceLock::new(),
             isa: isa(),
             model,
@@ -200,19 +201,32 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
     /// The fused kernel's store, made on first use.
     fn fused(&self) -> Option<&FusedStore> {
         let storage = self.fused_storage?;
+        let feature = self.model.kernel_feature()?;
         self.fused
-            .get_or_init(|| FusedStore::new(self.catalog, storage, &self.blocks))
+            .get_or_init(|| {
+                FusedStore::new(
+                    self.catalog,
+                    storage,
+                    &self.blocks,
+                    feature,
+                    self.model.kernel_support(),
+                )
+            })
             .as_ref()
     }
 
-    /// The model's quadratic form at theta, centred for the fused kernel;
-    /// `None` sends the evaluation to the general kernel.
-    fn centred_form(&self, theta: &[f64]) -> Option<QuadraticForm> {
-        let mut form = QuadraticForm::default();
-        if !self.model.quadratic_form(theta, &mut form) {
+    /// The model's kernel form at theta (a quadratic centred) for the fused
+    /// kernel; `None` sends the evaluation to the general kernel.
+    fn kernel_form(&self, theta: &[f64]) -> Option<KernelForm> {
+        let mut form = KernelForm::default();
+        if !self.model.kernel_form(theta, &mut form) {
             return None;
         }
-        form.centred(self.model.n_params())
+        let form = match form.feature {
+            Feature::Square => form.centred(self.model.n_params())?,
+            Feature::Exp10 => form,
+        };
+        form.is_usable().then_some(form)
     }
 
     /// The samples as the kernel streams them.
@@ -539,7 +553,7 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
     fn ln_likelihood(&self, theta: &[f64]) -> f64 {
         let mut total = [0.0];
         match self.fused() {
-            Some(fused) if let Some(form) = self.centred_form(theta) => {
+            Some(fused) if let Some(form) = self.kernel_form(theta) => {
                 self.reduce_blocks(1, &mut total, |block, out| {
                     out[0] = if self.bias_correction {
                         fused.block::<false, true>(&form, block, self.isa)[0]
@@ -567,9 +581,9 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
         let mut total = [0.0f64; MAX_PARAMS + 1];
         let total = &mut total[..p + 1];
         match self.fused() {
-            Some(fused) if let Some(form) = self.centred_form(theta) => {
-                let mut sums = [0.0; 4];
-                self.reduce_blocks(4, &mut sums, |block, out| {
+            Some(fused) if let Some(form) = self.kernel_form(theta) => {
+                let mut sums = [0.0; BLOCK_OUT];
+                self.reduce_blocks(BLOCK_OUT, &mut sums, |block, out| {
                     out.copy_from_slice(&if self.bias_correction {
                         fused.block::<true, true>(&form, block, self.isa)
                     } else {
@@ -577,8 +591,12 @@ impl<M: PopulationModel> HyperLikelihood for ImportanceLikelihood<'_, M> {
                     })
                 });
                 total[0] = sums[0];
+                // d/d theta_k = sum over terms of e_tk . M_t.
                 for (t, e) in total[1..].iter_mut().zip(&form.e) {
-                    *t = e[0] * sums[1] + e[1] * sums[2] + e[2] * sums[3];
+                    *t = e[0][0] * sums[1] + e[0][1] * sums[2] + e[0][2] * sums[3];
+                    for (term, m) in e[1..form.terms].iter().zip(sums[4..].chunks(3)) {
+                        *t += term[0] * m[0] + term[1] * m[1] + term[2] * m[2];
+                    }
                 }
             }
             _ => self.reduce_blocks(p + 1, total, |block, out| {

@@ -2,7 +2,7 @@
 //! truncated to [lo, hi], and the log-normal.
 
 use crate::error::Result;
-use crate::model::population::{Family, HALF_LN_2PI, ModelSettings, QuadraticForm, outside_support};
+use crate::model::population::{Family, Feature, HALF_LN_2PI, KernelForm, ModelSettings, outside_support};
 
 /// The notebook's population: mu ~ N(theta_mu, theta_sigma) on the real
 /// line. ln p is a quadratic in mu, so the likelihood runs its fused kernel.
@@ -89,20 +89,22 @@ impl Family for Gaussian {
         }
     }
 
-    fn has_quadratic_form(&self) -> bool {
-        true
+    fn kernel_feature(&self) -> Option<Feature> {
+        Some(Feature::Square)
     }
 
     /// Centred on theta_mu: ln p = -ln sigma - ln(2 pi)/2 - d^2 / (2 sigma^2);
     /// d/d theta_mu = d / sigma^2, d/d theta_sigma = -1/sigma + d^2 / sigma^3.
-    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
+    fn kernel_form(&self, theta: &[f64], form: &mut KernelForm) -> bool {
         let (m, s) = (theta[0], theta[1]);
         let inv_s = 1.0 / s;
         let inv_var = inv_s * inv_s;
+        form.feature = Feature::Square;
+        form.terms = 1;
         form.x0 = m;
-        form.c = [-s.ln() - HALF_LN_2PI, 0.0, -0.5 * inv_var];
-        form.e[0] = [0.0, inv_var, 0.0];
-        form.e[1] = [-inv_s, 0.0, inv_var * inv_s];
+        form.c[0] = [-s.ln() - HALF_LN_2PI, 0.0, -0.5 * inv_var];
+        form.e[0][0] = [0.0, inv_var, 0.0];
+        form.e[1][0] = [-inv_s, 0.0, inv_var * inv_s];
         true
     }
 }
@@ -212,15 +214,14 @@ mod tests {
         }
     }
 
-    /// The Gaussian is centred already, and its quadratic form is its ln p.
+    /// The Gaussian's kernel form is its ln p and gradient, centred already.
     #[test]
-    fn gaussian_quadratic_form_is_its_ln_pdf() {
-        let mut g = QuadraticForm::default();
-        assert!(Family::quadratic_form(&Gaussian, &[0.3, 1.7], &mut g));
-        assert_eq!(g.c[1], 0.0);
-        let mut ln_p = [0.0];
-        Gaussian.ln_pdf_batch(&[0.3, 1.7], &[1.1], &mut ln_p);
-        let d = 1.1 - g.x0;
-        assert!((g.c[0] + g.c[2] * d * d - ln_p[0]).abs() < 1e-14);
+    fn gaussian_kernel_form_is_its_ln_pdf() {
+        let mut g = KernelForm::default();
+        assert!(Family::kernel_form(&Gaussian, &[0.3, 1.7], &mut g));
+        assert_eq!(g.c[0][1], 0.0);
+        for theta in [[0.3, 1.7], [-2.0, 0.05], [40.0, 12.0]] {
+            crate::model::population::check_kernel_form(&Gaussian, &theta, &[-3.0, 0.0, 0.31, 2.5, 41.0]);
+        }
     }
 }

@@ -6,7 +6,7 @@
 use crate::error::Result;
 use crate::invalid;
 use crate::model::population::{
-    Family, MAX_PARAMS, ModelSettings, PopulationModel, QuadraticForm, ln_integral_grad,
+    Family, Feature, KernelForm, MAX_PARAMS, ModelSettings, PopulationModel, ln_integral_grad,
 };
 
 /// Declares the library: the [`Population`] enum with one variant per
@@ -216,12 +216,16 @@ impl PopulationModel for Population {
         Population::ln_norm_grad(self, theta, grad)
     }
 
-    fn has_quadratic_form(&self) -> bool {
-        by_family!(self, f => Family::has_quadratic_form(f), _parts => false)
+    fn kernel_feature(&self) -> Option<Feature> {
+        by_family!(self, f => Family::kernel_feature(f), _parts => None)
     }
 
-    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
-        by_family!(self, f => Family::quadratic_form(f, theta, form), _parts => false)
+    fn kernel_support(&self) -> Option<(f64, f64)> {
+        self.support()
+    }
+
+    fn kernel_form(&self, theta: &[f64], form: &mut KernelForm) -> bool {
+        by_family!(self, f => Family::kernel_form(f, theta, form), _parts => false)
     }
 }
 

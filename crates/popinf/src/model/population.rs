@@ -57,44 +57,72 @@ pub trait PopulationModel: Send + Sync {
         0.0
     }
 
-    /// Whether [`quadratic_form`](Self::quadratic_form) describes this model
-    /// at every theta (1-D models whose ln p is a quadratic in the value).
-    fn has_quadratic_form(&self) -> bool {
-        false
+    /// The feature of the value in which this model's ln p is a
+    /// [`KernelForm`] at every theta (1-D models: the Gaussian, the Schechter
+    /// family), for the fused kernel; `None` otherwise (the default).
+    fn kernel_feature(&self) -> Option<Feature> {
+        None
     }
 
-    /// Writes ln p(x|theta) = c0 + c1 d + c2 d^2 with d = x - x0 and each
-    /// d ln p / d theta_k = e0_k + e1_k d + e2_k d^2 into `form`, when the
-    /// model is of that form. The likelihood then needs only the weighted
-    /// sums of 1, d and d^2 per object (a fused single pass), not a
-    /// gradient per sample. Returns false otherwise (the default).
-    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
+    /// The fixed support of a model with a [`kernel_feature`](Self::kernel_feature)
+    /// (None for the real line): the fused kernel gives samples outside it
+    /// weight 0, as the general kernel's ln p = -inf does.
+    fn kernel_support(&self) -> Option<(f64, f64)> {
+        None
+    }
+
+    /// Writes ln p(x|theta) as a [`KernelForm`] into `form`, when the model
+    /// is of that form. The likelihood then needs only each term's weighted
+    /// sums of 1, d and f per object (a fused single pass), not a gradient
+    /// per sample. Returns false otherwise (the default).
+    fn kernel_form(&self, theta: &[f64], form: &mut KernelForm) -> bool {
         let _ = (theta, form);
         false
     }
 }
 
-/// ln p(x|theta) of a model quadratic in x, in powers of d = x - x0, with
-/// the same expansion of its gradient (see
-/// [`PopulationModel::quadratic_form`]).
-#[derive(Debug, Clone)]
-pub struct QuadraticForm {
-    pub x0: f64,
-    /// c0, c1, c2.
-    pub c: [f64; 3],
-    /// Per hyperparameter k: e0_k, e1_k, e2_k.
-    pub e: [[f64; 3]; MAX_PARAMS],
+/// The second feature of the value, besides d = x - x0, that a
+/// [`KernelForm`] is linear in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feature {
+    /// f = d^2: ln p quadratic in the value (the Gaussian).
+    Square,
+    /// f = 10^d: the Schechter family's exponential cut-off in x = log10 M.
+    Exp10,
 }
 
-impl QuadraticForm {
-    /// The same function centred on its peak (c1 = 0), by completing the
-    /// square: with delta = -c1 / (2 c2), c2 d^2 + c1 d equals
-    /// c2 (d - delta)^2 minus c2 delta^2, and each e_k is re-expanded in
-    /// d - delta. `None` unless c2 < 0 (a concave quadratic: a normalisable
-    /// density). The fused kernel needs the centred form: one multiply
-    /// fewer per sample.
-    pub fn centred(&self, n_params: usize) -> Option<QuadraticForm> {
-        let [c0, c1, c2] = self.c;
+/// Most terms a [`KernelForm`] sums (the double Schechter's two).
+pub const MAX_TERMS: usize = 2;
+
+/// ln p(x|theta) = ln sum_t exp(c0_t + c1_t d + c2_t f) with d = x - x0 and
+/// f = d^2 or 10^d (see [`Feature`]), and each term's gradient
+/// d (c0_t + c1_t d + c2_t f) / d theta_k = e0 + e1 d + e2 f. With one term
+/// and f = d^2 it is a quadratic; with f = 10^d a Schechter function, with
+/// two a double one. Since the e's are the same for every sample, the
+/// likelihood needs per object only each term's weighted sums of 1, d and f
+/// (see [`PopulationModel::kernel_form`]).
+#[derive(Debug, Clone)]
+pub struct KernelForm {
+    pub feature: Feature,
+    pub x0: f64,
+    /// How many terms (1..=MAX_TERMS).
+    pub terms: usize,
+    /// Per term: c0, c1, c2.
+    pub c: [[f64; 3]; MAX_TERMS],
+    /// Per hyperparameter k, per term: e0, e1, e2.
+    pub e: [[[f64; 3]; MAX_TERMS]; MAX_PARAMS],
+}
+
+impl KernelForm {
+    /// The same one-term quadratic centred on its peak (c1 = 0), by
+    /// completing the square: with delta = -c1 / (2 c2), c2 d^2 + c1 d
+    /// equals c2 (d - delta)^2 minus c2 delta^2, and each e_k is
+    /// re-expanded in d - delta. `None` unless c2 < 0 (a concave quadratic:
+    /// a normalisable density). The fused kernel needs the centred form of
+    /// a quadratic: one multiply fewer per sample.
+    pub fn centred(&self, n_params: usize) -> Option<KernelForm> {
+        debug_assert!(self.feature == Feature::Square && self.terms == 1);
+        let [c0, c1, c2] = self.c[0];
         if !(c2 < 0.0 && c1.is_finite() && c0.is_finite()) {
             return None;
         }
@@ -102,13 +130,14 @@ impl QuadraticForm {
             return Some(self.clone());
         }
         let delta = -c1 / (2.0 * c2);
-        let mut out = QuadraticForm {
+        let mut out = KernelForm {
             x0: self.x0 + delta,
-            c: [c0 - c2 * delta * delta, 0.0, c2],
-            e: self.e,
+            ..self.clone()
         };
+        out.c[0] = [c0 - c2 * delta * delta, 0.0, c2];
         for (e, old) in out.e.iter_mut().zip(&self.e).take(n_params) {
-            *e = [
+            let old = old[0];
+            e[0] = [
                 old[0] + delta * (old[1] + delta * old[2]),
                 old[1] + 2.0 * delta * old[2],
                 old[2],
@@ -116,14 +145,29 @@ impl QuadraticForm {
         }
         Some(out)
     }
+
+    /// Whether the fused kernel can take the form: finite coefficients and
+    /// every term concave (c2 < 0), so that each term has a maximum over an
+    /// object's sample range (the kernel's shift bound); a quadratic must be
+    /// centred.
+    pub fn is_usable(&self) -> bool {
+        (1..=MAX_TERMS).contains(&self.terms)
+            && self.x0.is_finite()
+            && self.c[..self.terms]
+                .iter()
+                .all(|c| c[2] < 0.0 && c.iter().all(|v| v.is_finite()))
+            && (self.feature == Feature::Exp10 || (self.terms == 1 && self.c[0][1] == 0.0))
+    }
 }
 
-impl Default for QuadraticForm {
+impl Default for KernelForm {
     fn default() -> Self {
         Self {
+            feature: Feature::Square,
             x0: 0.0,
-            c: [0.0; 3],
-            e: [[0.0; 3]; MAX_PARAMS],
+            terms: 1,
+            c: [[0.0; 3]; MAX_TERMS],
+            e: [[[0.0; 3]; MAX_TERMS]; MAX_PARAMS],
         }
     }
 }
@@ -240,12 +284,12 @@ pub trait Family: Clone + PartialEq + std::fmt::Debug + Send + Sync {
             }
         }
     }
-    /// See [`PopulationModel::has_quadratic_form`].
-    fn has_quadratic_form(&self) -> bool {
-        false
+    /// See [`PopulationModel::kernel_feature`].
+    fn kernel_feature(&self) -> Option<Feature> {
+        None
     }
-    /// See [`PopulationModel::quadratic_form`].
-    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
+    /// See [`PopulationModel::kernel_form`].
+    fn kernel_form(&self, theta: &[f64], form: &mut KernelForm) -> bool {
         let _ = (theta, form);
         false
     }
@@ -274,11 +318,14 @@ impl<F: Family> PopulationModel for F {
         let p = Family::n_params(self);
         Family::ln_norm_grad(self, theta, &mut grad[..p])
     }
-    fn has_quadratic_form(&self) -> bool {
-        Family::has_quadratic_form(self)
+    fn kernel_feature(&self) -> Option<Feature> {
+        Family::kernel_feature(self)
     }
-    fn quadratic_form(&self, theta: &[f64], form: &mut QuadraticForm) -> bool {
-        Family::quadratic_form(self, theta, form)
+    fn kernel_support(&self) -> Option<(f64, f64)> {
+        Family::support(self)
+    }
+    fn kernel_form(&self, theta: &[f64], form: &mut KernelForm) -> bool {
+        Family::kernel_form(self, theta, form)
     }
 }
 
@@ -337,6 +384,46 @@ pub fn ln_integral_grad<F: Family>(
     shift + sums[0].ln()
 }
 
+/// Checks a family's [`KernelForm`] against its `ln_f` and gradient at
+/// theta and each x: value to 1e-12 (relative, or absolute below 1), and
+/// each gradient component (the terms' gradients weighted by their shares)
+/// to 1e-12 of the largest.
+#[cfg(test)]
+pub(crate) fn check_kernel_form<F: Family>(family: &F, theta: &[f64], xs: &[f64]) {
+    let mut form = KernelForm::default();
+    assert!(family.kernel_form(theta, &mut form), "no kernel form");
+    assert_eq!(Some(form.feature), family.kernel_feature());
+    let p = family.n_params();
+    for &x in xs {
+        let d = x - form.x0;
+        let f = match form.feature {
+            Feature::Square => d * d,
+            Feature::Exp10 => 10f64.powf(d),
+        };
+        let term = |c: &[f64; 3]| c[0] + c[1] * d + c[2] * f;
+        let ln_terms: Vec<f64> = form.c[..form.terms].iter().map(term).collect();
+        let m = ln_terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let sum: f64 = ln_terms.iter().map(|v| (v - m).exp()).sum();
+        let value = m + sum.ln();
+        let mut g = vec![0.0; p];
+        let want = family.ln_f(theta, x, Some(&mut g));
+        assert!(
+            (value - want).abs() <= 1e-12 * want.abs().max(1.0),
+            "theta {theta:?}, x {x}: form {value} vs ln_f {want}"
+        );
+        let scale = g.iter().fold(1e-300f64, |a, v| a.max(v.abs()));
+        for (k, want_k) in g.iter().enumerate() {
+            let got: f64 = (0..form.terms)
+                .map(|t| (ln_terms[t] - value).exp() * term(&form.e[k][t]))
+                .sum();
+            assert!(
+                (got - want_k).abs() <= 1e-12 * scale,
+                "theta {theta:?}, x {x}, parameter {k}: form {got} vs ln_f {want_k}"
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,24 +433,25 @@ mod tests {
         // ln f = 0.3 + 1.2 d - 0.8 d^2 around x0 = 2, gradient components
         // of arbitrary quadratics: the centred form must give the same
         // values at every x.
-        let mut form = QuadraticForm {
+        let mut form = KernelForm {
             x0: 2.0,
-            c: [0.3, 1.2, -0.8],
             ..Default::default()
         };
-        form.e[0] = [0.5, -0.25, 0.125];
-        form.e[1] = [-1.0, 2.0, 0.75];
+        form.c[0] = [0.3, 1.2, -0.8];
+        form.e[0][0] = [0.5, -0.25, 0.125];
+        form.e[1][0] = [-1.0, 2.0, 0.75];
         let centred = form.centred(2).unwrap();
-        assert_eq!(centred.c[1], 0.0);
-        let eval = |f: &QuadraticForm, c: [f64; 3], x: f64| {
+        assert_eq!(centred.c[0][1], 0.0);
+        assert!(centred.is_usable() && !form.is_usable());
+        let eval = |f: &KernelForm, c: [f64; 3], x: f64| {
             let d = x - f.x0;
             c[0] + c[1] * d + c[2] * d * d
         };
         for x in [-3.0, 0.0, 2.0, 2.75, 7.5] {
-            let (a, b) = (eval(&form, form.c, x), eval(&centred, centred.c, x));
+            let (a, b) = (eval(&form, form.c[0], x), eval(&centred, centred.c[0], x));
             assert!((a - b).abs() < 1e-13 * a.abs().max(1.0), "x {x}: {a} vs {b}");
             for k in 0..2 {
-                let (a, b) = (eval(&form, form.e[k], x), eval(&centred, centred.e[k], x));
+                let (a, b) = (eval(&form, form.e[k][0], x), eval(&centred, centred.e[k][0], x));
                 assert!(
                     (a - b).abs() < 1e-13 * a.abs().max(1.0),
                     "x {x}, k {k}: {a} vs {b}"
@@ -371,7 +459,7 @@ mod tests {
             }
         }
         // Convex or linear forms have no peak to centre on.
-        form.c[2] = 0.0;
+        form.c[0][2] = 0.0;
         assert!(form.centred(2).is_none());
     }
 }

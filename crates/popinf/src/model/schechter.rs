@@ -9,7 +9,9 @@
 
 use crate::error::Result;
 use crate::math::fastmath::{exp_bounded, exp_nonpositive, ln_one_to_two};
-use crate::model::population::{Family, LN10, ModelSettings, check_bounds, outside_support};
+use crate::model::population::{
+    Family, Feature, KernelForm, LN10, ModelSettings, check_bounds, outside_support,
+};
 
 /// The Schechter function on [lo, hi]; with `amplitude`, log_phi_star is a
 /// parameter (for the counts form).
@@ -85,6 +87,28 @@ impl Family for Schechter {
     }
     fn integration_range(&self, theta: &[f64]) -> (f64, f64, Vec<f64>) {
         (self.lo, self.hi, breaks_near(theta[0]))
+    }
+
+    fn kernel_feature(&self) -> Option<Feature> {
+        Some(Feature::Exp10)
+    }
+
+    /// ln Phi = ln ln(10) [+ ln(10) log_phi*] + (alpha + 1) ln(10) d - 10^d,
+    /// d = x - x*: one term in d and f = 10^d. d/dx* = -(alpha + 1) ln(10) +
+    /// ln(10) f, d/dalpha = ln(10) d, d/dlog_phi* = ln(10).
+    fn kernel_form(&self, theta: &[f64], form: &mut KernelForm) -> bool {
+        let b = (theta[1] + 1.0) * LN10;
+        let amplitude = if self.amplitude { theta[2] * LN10 } else { 0.0 };
+        form.feature = Feature::Exp10;
+        form.terms = 1;
+        form.x0 = theta[0];
+        form.c[0] = [LN10.ln() + amplitude, b, -1.0];
+        form.e[0][0] = [-b, 0.0, LN10];
+        form.e[1][0] = [0.0, LN10, 0.0];
+        if self.amplitude {
+            form.e[2][0] = [LN10, 0.0, 0.0];
+        }
+        true
     }
 
     /// ln Phi for every sample (and its gradient, parameter-major), with
@@ -183,6 +207,29 @@ impl Family for DoubleSchechter {
         (self.lo, self.hi, breaks_near(theta[0]))
     }
 
+    fn kernel_feature(&self) -> Option<Feature> {
+        Some(Feature::Exp10)
+    }
+
+    /// Two terms ln ln(10) + ln(10) log_phi*_k + (alpha_k + 1) ln(10) d - 10^d
+    /// sharing d = x - x*, each with its own gradient (see Schechter's).
+    fn kernel_form(&self, theta: &[f64], form: &mut KernelForm) -> bool {
+        form.feature = Feature::Exp10;
+        form.terms = 2;
+        form.x0 = theta[0];
+        for t in 0..2 {
+            let b = (theta[1 + t] + 1.0) * LN10;
+            form.c[t] = [LN10.ln() + theta[3 + t] * LN10, b, -1.0];
+            form.e[0][t] = [-b, 0.0, LN10];
+            for k in 1..5 {
+                form.e[k][t] = [0.0; 3];
+            }
+            form.e[1 + t][t] = [0.0, LN10, 0.0];
+            form.e[3 + t][t] = [LN10, 0.0, 0.0];
+        }
+        true
+    }
+
     /// ln of two terms sharing x* as max + ln(1 + e^-|a1 - a2|), with the
     /// polynomial exp and log. Blocks of 64 samples go through one simple
     /// loop per transcendental function (loop fission): LLVM vectorises
@@ -242,6 +289,37 @@ impl Family for DoubleSchechter {
                 }
             }
             j0 += w;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::population::check_kernel_form;
+
+    /// The kernel forms are ln Phi and its gradient, across the cut-off
+    /// (x far below x*, where the power law rules, to 2 dex above it).
+    #[test]
+    fn kernel_forms_are_ln_phi_and_its_gradient() {
+        let xs = [8.0, 9.3, 10.0, 10.6, 11.2, 12.0, 12.5];
+        for amplitude in [false, true] {
+            let single = Schechter {
+                lo: 8.0,
+                hi: 12.5,
+                amplitude,
+            };
+            for theta in [[10.6, -1.3, -3.0], [10.2, 0.5, -2.2], [11.4, -2.4, -4.0]] {
+                check_kernel_form(&single, &theta[..single.n_params()], &xs);
+            }
+        }
+        let double = DoubleSchechter { lo: 8.0, hi: 12.5 };
+        for theta in [
+            [10.8, -0.3, -1.5, -2.5, -3.1],
+            [10.3, 0.9, -2.4, -4.5, -1.2],
+            [11.0, -0.9, -1.1, -3.0, -3.0],
+        ] {
+            check_kernel_form(&double, &theta, &xs);
         }
     }
 }

@@ -24,7 +24,8 @@ pub struct LikelihoodBench {
     pub repetitions: usize,
     /// The instruction set the kernels ran with (avx512, avx2, portable).
     pub isa: &'static str,
-    /// "fused" (single pass, Gaussian family) or "general" (chunked).
+    /// "fused" (single pass: the Gaussian and the Schechter family) or
+    /// "general" (chunked).
     pub kernel: &'static str,
     /// "f64" or "f32" sample storage.
     pub storage: &'static str,
@@ -36,6 +37,10 @@ pub struct LikelihoodBench {
     /// same repetitions (median of per-repetition ratios).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_grad_over_gaussian: Option<f64>,
+    /// The model's normalisation ln Z(theta) with its gradient, computed
+    /// once per evaluation whatever the catalog's size (0 for a normalised
+    /// model such as the Gaussian): not in the kernel times above.
+    pub ms_normalisation: f64,
     /// The bare vectorised exp (the kernels' exp over an L1-resident
     /// buffer, as many elements as samples, same threads): ns per element.
     pub exp_ns_per_element: f64,
@@ -177,7 +182,10 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         shifted = crate::data::catalog::SampleCatalog::with_flat_prior(1, values, 0.0, c.offsets().to_vec())?;
         &shifted
     };
-    let mut like = ImportanceLikelihood::new(catalog, model)?.with_storage(s.storage)?;
+    // The kernel alone: ln Z is timed apart (once per evaluation, not per sample).
+    let mut like = ImportanceLikelihood::new(catalog, model.clone())?
+        .with_storage(s.storage)?
+        .without_normalisation();
     // The Gaussian fused kernel on the toy itself, timed beside another model.
     let gaussian = (s.model != BenchModel::Gaussian)
         .then(|| ImportanceLikelihood::new(&toy.catalog, Gaussian))
@@ -202,7 +210,8 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
     let mut sink = 0.0;
     let mut g = vec![0.0; theta.len()];
     let (theta_g, mut g_g) = ([0.05, 0.97], [0.0; 2]);
-    let mut rows: Vec<[f64; 5]> = Vec::with_capacity(s.reps);
+    let mut g_norm = vec![0.0; theta.len()];
+    let mut rows: Vec<[f64; 6]> = Vec::with_capacity(s.reps);
     pool.install(|| {
         let threads = s.threads;
         // Calls per timing: enough for ~2 ms, so that a small catalog is
@@ -217,7 +226,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
                 }
             }) / batch as f64
         };
-        let mut times = [0.0; 5];
+        let mut times = [0.0; 6];
         for rep in 0..s.reps + 3 {
             times[0] = time_ms(&mut || sink += like.ln_likelihood(&theta));
             times[1] = time_ms(&mut || sink += like.ln_likelihood_grad(&theta, &mut g));
@@ -241,6 +250,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
             if let Some(gaussian) = &gaussian {
                 times[4] = time_ms(&mut || sink += gaussian.ln_likelihood_grad(&theta_g, &mut g_g));
             }
+            times[5] = time_ms(&mut || sink += model.ln_norm_grad(&theta, &mut g_norm));
             // The first three rounds warm caches, pages and threads.
             if rep >= 3 {
                 rows.push(times);
@@ -248,7 +258,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         }
     });
     std::hint::black_box(sink);
-    let median = |f: &dyn Fn(&[f64; 5]) -> f64| {
+    let median = |f: &dyn Fn(&[f64; 6]) -> f64| {
         let mut v: Vec<f64> = rows.iter().map(f).collect();
         crate::math::stats::median_in_place(&mut v)
     };
@@ -273,6 +283,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         storage: like.storage().unwrap_or_default().name(),
         model: s.model.name(),
         value_grad_over_gaussian: gaussian.is_some().then(|| median(&|r| r[1] / r[4])),
+        ms_normalisation: median(&|r| r[5]),
         exp_ns_per_element: per(ms_exp),
         read_ns_per_element: per(ms_read),
         read_gb_per_s: bytes as f64 / (ms_read * 1e6),

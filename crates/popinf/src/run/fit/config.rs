@@ -415,7 +415,7 @@ impl RunFile {
             // Checked here (the rule with_storage applies) so that the run
             // fails before any data is read.
             "f32" | "float32" => {
-                let fused = crate::model::population::PopulationModel::has_quadratic_form(&model);
+                let fused = crate::model::population::PopulationModel::kernel_feature(&model).is_some();
                 SampleStorage::F32.check(fused, &format!("'{population}'"))?;
                 SampleStorage::F32
             }
