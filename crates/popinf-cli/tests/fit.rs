@@ -631,13 +631,13 @@ fn population_model_settings_are_checked() {
         &[s(&run)],
         &["object 1", "support [10, 12]", "from 9.8 to 9.9"],
     );
-    // Float32 storage is the fused (gaussian) kernel's option only.
+    // Float32 storage is the fused kernels' option only.
     std::fs::write(
         &run,
         format!(
-            "[data]\nsamples = \"{sm}\"\n[model]\npopulation = \"schechter\"\nsupport = [8.0, 12.0]\n\
+            "[data]\nsamples = \"{sm}\"\n[model]\npopulation = \"truncated_normal\"\nsupport = [8.0, 12.0]\n\
              [likelihood]\nstorage = \"f32\"\n\
-             [priors]\nlog_m_star = \"uniform(10, 11.5)\"\nalpha = \"uniform(-2, 0)\"\n"
+             [priors]\ntheta_mu = \"uniform(10, 11.5)\"\ntheta_sigma = \"uniform(0.1, 2)\"\n"
         ),
     )
     .unwrap();
@@ -646,8 +646,8 @@ fn population_model_settings_are_checked() {
         &[s(&run)],
         &[
             "storage = \"f32\"",
-            "gaussian population model only",
-            "'schechter'",
+            "with a fused kernel only",
+            "'truncated_normal'",
         ],
     );
     std::fs::write(

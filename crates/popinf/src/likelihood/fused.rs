@@ -329,24 +329,36 @@ pub(crate) trait Shape {
     /// Terms summed (1..=MAX_TERMS).
     const TERMS: usize;
     /// f = 10^d, read from the store's column (10^(x - lo_i), the object's
-    /// factor folded into c2), with a c1 d term; else f = d^2 and c1 = 0
-    /// (a centred quadratic).
+    /// factor folded into c2); else f = d^2.
     const EXP10: bool;
+    /// Whether the terms have a c1 d part (else c1 = 0: a centred
+    /// quadratic).
+    const LINEAR: bool;
 }
 
 /// One centred quadratic: the Gaussian.
 pub(crate) struct Quadratic;
 /// K terms in d and 10^d: the single (K = 1) and double Schechter.
 pub(crate) struct Schechter<const K: usize>;
+/// Two quadratics in d: a two-component Gaussian mixture.
+pub(crate) struct Mixture;
 
 impl Shape for Quadratic {
     const TERMS: usize = 1;
     const EXP10: bool = false;
+    const LINEAR: bool = false;
 }
 
 impl<const K: usize> Shape for Schechter<K> {
     const TERMS: usize = K;
     const EXP10: bool = true;
+    const LINEAR: bool = true;
+}
+
+impl Shape for Mixture {
+    const TERMS: usize = 2;
+    const EXP10: bool = false;
+    const LINEAR: bool = true;
 }
 
 /// One object's exponents in base 2, y_t = c1_t d + c2_t f + k_t - dpi
@@ -649,8 +661,11 @@ impl FusedStore {
         macro_rules! by_shape {
             ($arrays:expr, $t:ty) => {
                 match (form.feature, form.terms) {
-                    (Feature::Square, _) => {
+                    (Feature::Square, 1) => {
                         self.block_typed::<E, $t, Quadratic, GRAD, BIAS>($arrays, form, block)
+                    }
+                    (Feature::Square, _) => {
+                        self.block_typed::<E, $t, Mixture, GRAD, BIAS>($arrays, form, block)
                     }
                     (Feature::Exp10, 1) => {
                         self.block_typed::<E, $t, Schechter<1>, GRAD, BIAS>($arrays, form, block)
@@ -712,6 +727,8 @@ impl FusedStore {
                             coeffs.c2[t][l] = ev.c[t][2] * f_scale[l] * LOG2E;
                         }
                         shift[l] = self.bound_exp10(i + l, &ev, f_scale[l]) * LOG2E;
+                    } else if S::LINEAR {
+                        shift[l] = self.bound_quadratics(i + l, &ev) * LOG2E;
                     } else {
                         shift[l] = self.bound(i + l, form) * LOG2E;
                     }
@@ -799,6 +816,8 @@ impl FusedStore {
                     c.c2[t] = ev.c[t][2] * f_scale * LOG2E;
                 }
                 (f_scale, self.bound_exp10(i, &ev, f_scale) * LOG2E)
+            } else if S::LINEAR {
+                (1.0, self.bound_quadratics(i, &ev) * LOG2E)
             } else {
                 (1.0, self.bound(i, form) * LOG2E)
             };
@@ -888,6 +907,22 @@ impl FusedStore {
                 ev.peak[t]
             };
             bound = bound.max(top);
+        }
+        guard_bound(bound)
+    }
+}
+
+impl FusedStore {
+    /// The same for quadratic terms with a c1 d part (a mixture's): the
+    /// largest term's maximum over [lo_i, hi_i] (at its peak d = -c1 /
+    /// (2 c2), or the end nearer it), less the first term's c0.
+    #[inline(always)]
+    fn bound_quadratics(&self, i: usize, ev: &Eval) -> f64 {
+        let (lo, hi) = (self.lo[i] - ev.x0, self.hi[i] - ev.x0);
+        let mut bound = f64::NEG_INFINITY;
+        for &[c0, c1, c2] in &ev.c[..ev.terms] {
+            let d = (-c1 / (2.0 * c2)).clamp(lo, hi);
+            bound = bound.max(c0 + c1 * d + c2 * d * d);
         }
         guard_bound(bound)
     }
@@ -1232,7 +1267,7 @@ fn accumulate<A: MulAdd, S: Shape, const GRAD: bool, const BIAS: bool>(
 ) {
     let f = if S::EXP10 { col } else { d * d };
     let w0 = {
-        let y = if S::EXP10 {
+        let y = if S::LINEAR {
             A::mul_add(d, c.c1[0], c.k[0][l])
         } else {
             c.k[0][l]
@@ -1704,7 +1739,7 @@ pub(crate) mod simd {
             let f = if S::EXP10 { col } else { V::mul(d, d) };
             let mut w = [f; MAX_TERMS];
             for (t, wt) in w.iter_mut().enumerate().take(S::TERMS) {
-                let y = if S::EXP10 {
+                let y = if S::LINEAR {
                     V::fmadd(d, c.c1[t], c.k[t])
                 } else {
                     c.k[t]
@@ -2245,6 +2280,41 @@ mod tests {
         }
     }
 
+    /// Two-component mixtures over the test catalog's range (values 2 to
+    /// 7): means 1.5 to 7.5, widths e^-2 to e^1 (narrow components far
+    /// from the samples: the exact pass), fractions 0.05 to 0.95.
+    fn mixture_sweep() -> Vec<Vec<f64>> {
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(13);
+        (0..60)
+            .map(|_| {
+                vec![
+                    rng.random_range(1.5..7.5),
+                    rng.random_range(1.5..7.5),
+                    rng.random_range(-2.0f64..1.0).exp(),
+                    rng.random_range(-2.0f64..1.0).exp(),
+                    rng.random_range(0.05..0.95),
+                ]
+            })
+            .collect()
+    }
+
+    /// The fused two-component mixture kernel against the general one:
+    /// value and gradient to 1e-12 over the sweep, bias on and off, both
+    /// prior kinds.
+    fn mixture_kernel_matches_the_straightforward_one(isa: Isa) {
+        let model = Population::Mixture(crate::model::mixture::Mixture { k: 2 });
+        for per_sample in [false, true] {
+            let cat = catalog(per_sample);
+            for bias in [false, true] {
+                let (fused, plain) = fused_and_plain(&cat, model.clone(), bias, isa);
+                for theta in mixture_sweep() {
+                    let case = format!("mixture, prior per sample {per_sample}, bias {bias}");
+                    assert_matches_plain(&fused, &plain, &theta, &case);
+                }
+            }
+        }
+    }
+
     /// A vector copy equals the scalar definition with fused multiply-adds
     /// bit for bit (same lanes, same operations), over the sweep of theta
     /// (the exact pass included) on the test catalog (groups, ragged
@@ -2270,6 +2340,11 @@ mod tests {
             let thetas = schechter_sweep(m.n_params());
             (mass_catalog(true, false), m, thetas)
         }))
+        .chain([(
+            catalog(true),
+            Population::Mixture(crate::model::mixture::Mixture { k: 2 }),
+            mixture_sweep(),
+        )])
         .collect();
         for (c, (cat, model, thetas)) in cases.iter().enumerate() {
             let block = (0, cat.n_obj());
@@ -2283,7 +2358,7 @@ mod tests {
                 for theta in thetas {
                     let mut form = KernelForm::default();
                     assert!(model.kernel_form(theta, &mut form));
-                    let form = if feature == Feature::Square {
+                    let form = if feature == Feature::Square && form.terms == 1 {
                         form.centred(2).unwrap()
                     } else {
                         form
@@ -2410,6 +2485,7 @@ mod tests {
         fused_kernel_matches_the_straightforward_one,
         fused_kernel_matches_over_a_sweep_of_theta,
         schechter_kernels_match_the_straightforward_one,
+        mixture_kernel_matches_the_straightforward_one,
         vector_engines_equal_the_scalar_definition,
         loose_bound_falls_back_to_the_exact_maximum,
         loose_bound_in_a_group_falls_back_for_that_lane,

@@ -223,8 +223,8 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             return None;
         }
         let form = match form.feature {
-            Feature::Square => form.centred(self.model.n_params())?,
-            Feature::Exp10 => form,
+            Feature::Square if form.terms == 1 => form.centred(self.model.n_params())?,
+            _ => form,
         };
         form.is_usable().then_some(form)
     }

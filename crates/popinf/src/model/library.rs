@@ -96,6 +96,16 @@ impl Population {
         Ok(())
     }
 
+    /// The parameters sampled in increasing order: a mixture's means, so
+    /// that its exchangeable components cannot swap labels (which leaves
+    /// chains in different labellings: R-hat ~1.2, measured).
+    pub fn ordered_params(&self) -> Option<std::ops::Range<usize>> {
+        match self {
+            Population::Mixture(m) if m.k >= 2 => Some(0..m.k),
+            _ => None,
+        }
+    }
+
     /// The fixed support of a 1-D model, where it has one (unbounded sides
     /// are infinite); None for the real line and for products.
     pub fn support(&self) -> Option<(f64, f64)> {

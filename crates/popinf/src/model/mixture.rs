@@ -3,7 +3,7 @@
 
 use crate::error::Result;
 use crate::invalid;
-use crate::model::population::{Family, HALF_LN_2PI, ModelSettings};
+use crate::model::population::{Family, Feature, HALF_LN_2PI, KernelForm, MAX_TERMS, ModelSettings};
 
 /// K Gaussians (mu_k, sigma_k) with stick-breaking weights (frac_k).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -88,5 +88,76 @@ impl Family for Mixture {
     fn ln_norm_grad(&self, _: &[f64], grad: &mut [f64]) -> f64 {
         grad.fill(0.0);
         0.0
+    }
+
+    /// Up to [`MAX_TERMS`] components: the fused kernel's.
+    fn kernel_feature(&self) -> Option<Feature> {
+        (self.k <= MAX_TERMS).then_some(Feature::Square)
+    }
+
+    /// Term c: ln w_c - ln sigma_c - ln(2 pi)/2 - (d - delta_c)^2 / (2
+    /// sigma_c^2), d = x - x0, delta_c = mu_c - x0, with x0 the components'
+    /// mean (so that no delta is larger than half their spread: the
+    /// exponents' rounding is ~2^-52 |c1 d|). d/dmu_c = (d - delta_c) /
+    /// sigma_c^2, d/dsigma_c = -1/sigma_c + (d - delta_c)^2 / sigma_c^3; d ln
+    /// w_c / dfrac_j = 1/frac_j for c = j, -1/(1 - frac_j) for c > j.
+    fn kernel_form(&self, theta: &[f64], form: &mut KernelForm) -> bool {
+        let k = self.k;
+        if k > MAX_TERMS {
+            return false;
+        }
+        let (mus, rest) = theta.split_at(k);
+        let (sigmas, fracs) = rest.split_at(k);
+        form.feature = Feature::Square;
+        form.terms = k;
+        form.x0 = mus.iter().sum::<f64>() / k as f64;
+        let mut stick = 0.0;
+        for c in 0..k {
+            let ln_w = stick + if c + 1 < k { fracs[c].ln() } else { 0.0 };
+            if c + 1 < k {
+                stick += (-fracs[c]).ln_1p();
+            }
+            let (delta, s) = (mus[c] - form.x0, sigmas[c]);
+            let inv_var = 1.0 / (s * s);
+            form.c[c] = [
+                ln_w - s.ln() - HALF_LN_2PI - 0.5 * delta * delta * inv_var,
+                delta * inv_var,
+                -0.5 * inv_var,
+            ];
+            for e in form.e.iter_mut().take(self.n_params()) {
+                e[c] = [0.0; 3];
+            }
+            form.e[c][c] = [-delta * inv_var, inv_var, 0.0];
+            let inv_s3 = inv_var / s;
+            form.e[k + c][c] = [-1.0 / s + delta * delta * inv_s3, -2.0 * delta * inv_s3, inv_s3];
+            for (j, &f) in fracs.iter().enumerate() {
+                form.e[2 * k + j][c][0] = match c.cmp(&j) {
+                    std::cmp::Ordering::Equal => 1.0 / f,
+                    std::cmp::Ordering::Greater => -1.0 / (1.0 - f),
+                    std::cmp::Ordering::Less => 0.0,
+                };
+            }
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two-component kernel form is ln f and its gradient; more
+    /// components have none.
+    #[test]
+    fn kernel_form_is_ln_f_and_its_gradient() {
+        let m = Mixture { k: 2 };
+        for theta in [
+            [-0.5, 0.5, 0.8, 0.8, 0.5],
+            [-3.0, 2.5, 0.2, 1.4, 0.1],
+            [1.0, 1.1, 2.0, 0.05, 0.97],
+        ] {
+            crate::model::population::check_kernel_form(&m, &theta, &[-4.0, -0.5, 0.0, 0.7, 1.05, 3.0]);
+        }
+        assert_eq!(Mixture { k: 3 }.kernel_feature(), None);
     }
 }

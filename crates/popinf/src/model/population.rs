@@ -148,15 +148,15 @@ impl KernelForm {
 
     /// Whether the fused kernel can take the form: finite coefficients and
     /// every term concave (c2 < 0), so that each term has a maximum over an
-    /// object's sample range (the kernel's shift bound); a quadratic must be
-    /// centred.
+    /// object's sample range (the kernel's shift bound); a one-term
+    /// quadratic must be centred.
     pub fn is_usable(&self) -> bool {
         (1..=MAX_TERMS).contains(&self.terms)
             && self.x0.is_finite()
             && self.c[..self.terms]
                 .iter()
                 .all(|c| c[2] < 0.0 && c.iter().all(|v| v.is_finite()))
-            && (self.feature == Feature::Exp10 || (self.terms == 1 && self.c[0][1] == 0.0))
+            && (self.feature == Feature::Exp10 || self.terms > 1 || self.c[0][1] == 0.0)
     }
 }
 

@@ -6,7 +6,9 @@ pub mod ensemble;
 pub mod nuts;
 
 pub use ensemble::{EnsembleRun, EnsembleSettings, EnsembleState, sample_ensemble, sample_ensemble_resuming};
-pub use nuts::{ChainRecord, NutsDrawStats, NutsRun, NutsSettings, sample_nuts, sample_nuts_resuming};
+pub use nuts::{
+    ChainRecord, MassMatrix, NutsDrawStats, NutsRun, NutsSettings, sample_nuts, sample_nuts_resuming,
+};
 
 /// Watches a sampler run (a progress bar, a log); called from the chains'
 /// threads, so it must be `Sync`. The numerical code never knows who listens.

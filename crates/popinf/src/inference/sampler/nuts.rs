@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nuts_rs::{Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError, Settings};
+use nuts_rs::{
+    Chain, CpuLogpFunc, CpuMath, CpuMathError, DiagNutsSettings, HasDims, LogpError, LowRankNutsSettings,
+    Settings,
+};
 use rand::{RngExt, SeedableRng};
 use rayon::prelude::*;
 
@@ -33,6 +36,38 @@ pub struct NutsSettings {
     /// Each chain starts at the model's initial point plus U(-j, j) per
     /// coordinate (PyMC's "jitter+adapt_diag").
     pub init_jitter: f64,
+    /// The mass matrix adapted during tuning.
+    pub mass_matrix: MassMatrix,
+}
+
+/// The mass matrix NUTS adapts in warm-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum MassMatrix {
+    /// Diagonal: one scale per parameter (PyMC's and Stan's default).
+    #[default]
+    Diag,
+    /// Diagonal plus a low-rank part from the draws' and gradients'
+    /// leading directions (nutpie's `adaptation="low_rank"`): follows
+    /// correlations between parameters, as a double Schechter's have.
+    LowRank,
+}
+
+impl MassMatrix {
+    /// As written in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            MassMatrix::Diag => "diag",
+            MassMatrix::LowRank => "low_rank",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "diag" | "diagonal" => Some(MassMatrix::Diag),
+            "low_rank" | "low-rank" | "lowrank" => Some(MassMatrix::LowRank),
+            _ => None,
+        }
+    }
 }
 
 impl Default for NutsSettings {
@@ -45,6 +80,7 @@ impl Default for NutsSettings {
             max_depth: 10,
             seed: 0,
             init_jitter: 1.0,
+            mass_matrix: MassMatrix::Diag,
         }
     }
 }
@@ -330,24 +366,11 @@ fn run_chain<M: SampleableModel + ?Sized>(
             );
         }
     }
-    let mut nuts = DiagNutsSettings {
-        num_tune: settings.tune,
-        num_draws: settings.draws,
-        maxdepth: settings.max_depth,
-        num_chains: settings.chains,
-        seed: settings.seed,
-        ..DiagNutsSettings::default()
-    };
-    nuts.adapt_options.step_size_settings.target_accept = settings.target_accept;
     let adapter = NutsAdapter {
         model,
         dim,
         grad_evals: &grad_evals,
     };
-    let mut sampler = nuts
-        .new_chain(chain as u64, CpuMath::new(adapter), &mut rng)
-        .map_err(|e| nuts_error(chain, e))?;
-    sampler.set_position(&start).map_err(|e| nuts_error(chain, e))?;
     let n_names = model.param_names().len();
     let draws_per_chain = settings.draws as usize;
     let mut out = ChainRecord {
@@ -358,28 +381,49 @@ fn run_chain<M: SampleableModel + ?Sized>(
         grad_evals: 0,
     };
     let mut natural = vec![0.0; n_names];
-    for _ in 0..settings.tune + settings.draws {
-        if observer.should_stop() {
-            break;
-        }
-        let (position, _, stats, progress) = sampler.expanded_draw().map_err(|e| nuts_error(chain, e))?;
-        observer.on_draw(chain, progress.tuning, progress.diverging);
-        if progress.tuning {
-            out.tune_divergences += usize::from(progress.diverging);
-            continue;
-        }
-        model.to_natural(&position, &mut natural);
-        out.draws.extend_from_slice(&natural);
-        let s = &mut out.stats;
-        s.diverging.push(progress.diverging);
-        s.tree_depth.push(stats.depth);
-        s.max_depth_reached.push(stats.maxdepth_reached);
-        s.step_size.push(progress.step_size);
-        s.energy.push(stats.point.energy);
-        s.acceptance.push(stats.adapt.step_size.mean_tree_accept);
-        s.n_steps.push(progress.num_steps);
+    // One loop for either mass matrix: nuts-rs's two settings types make
+    // chains (and statistics) of different types with the same fields.
+    macro_rules! sample_with {
+        ($settings:ty) => {{
+            let mut nuts = <$settings>::default();
+            nuts.num_tune = settings.tune;
+            nuts.num_draws = settings.draws;
+            nuts.maxdepth = settings.max_depth;
+            nuts.num_chains = settings.chains;
+            nuts.seed = settings.seed;
+            nuts.adapt_options.step_size_settings.target_accept = settings.target_accept;
+            let mut sampler = nuts
+                .new_chain(chain as u64, CpuMath::new(adapter), &mut rng)
+                .map_err(|e| nuts_error(chain, e))?;
+            sampler.set_position(&start).map_err(|e| nuts_error(chain, e))?;
+            for _ in 0..settings.tune + settings.draws {
+                if observer.should_stop() {
+                    break;
+                }
+                let (position, _, stats, progress) =
+                    sampler.expanded_draw().map_err(|e| nuts_error(chain, e))?;
+                observer.on_draw(chain, progress.tuning, progress.diverging);
+                if progress.tuning {
+                    out.tune_divergences += usize::from(progress.diverging);
+                    continue;
+                }
+                model.to_natural(&position, &mut natural);
+                out.draws.extend_from_slice(&natural);
+                let s = &mut out.stats;
+                s.diverging.push(progress.diverging);
+                s.tree_depth.push(stats.depth);
+                s.max_depth_reached.push(stats.maxdepth_reached);
+                s.step_size.push(progress.step_size);
+                s.energy.push(stats.point.energy);
+                s.acceptance.push(stats.adapt.step_size.mean_tree_accept);
+                s.n_steps.push(progress.num_steps);
+            }
+        }};
     }
-    drop(sampler);
+    match settings.mass_matrix {
+        MassMatrix::Diag => sample_with!(DiagNutsSettings),
+        MassMatrix::LowRank => sample_with!(LowRankNutsSettings),
+    }
     out.grad_evals = grad_evals.load(Ordering::Relaxed);
     Ok(out)
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::input::InterimPriorSpec;
 use crate::error::{Error, Result};
 use crate::inference::latent::Parametrisation;
-use crate::inference::sampler::NutsSettings;
+use crate::inference::sampler::{MassMatrix, NutsSettings};
 use crate::invalid;
 use crate::likelihood::fused::SampleStorage;
 use crate::model::library::{MODEL_NAMES, Population};
@@ -116,7 +116,7 @@ pub struct LikelihoodSection {
     /// "non-centred" or "centred" (hierarchical only).
     pub parametrisation: Option<String>,
     /// "f64" (default) or "f32": how the importance kernel streams the
-    /// samples (gaussian model only; float64 arithmetic either way).
+    /// samples (the models with a fused kernel; float64 arithmetic either way).
     pub storage: Option<String>,
 }
 
@@ -130,6 +130,8 @@ pub struct SamplerSection {
     pub draws: Option<u64>,
     pub target_accept: Option<f64>,
     pub max_depth: Option<u64>,
+    /// NUTS: "diag" or "low_rank".
+    pub mass_matrix: Option<String>,
     /// Ensemble only: walkers.
     pub walkers: Option<usize>,
 }
@@ -180,6 +182,7 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "draws",
             "target_accept",
             "max_depth",
+            "mass_matrix",
             "walkers",
         ],
     ),
@@ -297,6 +300,7 @@ impl RunFile {
         take(&mut self.sampler.draws, other.sampler.draws);
         take(&mut self.sampler.target_accept, other.sampler.target_accept);
         take(&mut self.sampler.max_depth, other.sampler.max_depth);
+        take(&mut self.sampler.mass_matrix, other.sampler.mass_matrix);
         take(&mut self.sampler.walkers, other.sampler.walkers);
         self.priors.extend(other.priors);
         // A flag giving measurements replaces samples from the file, and
@@ -422,6 +426,13 @@ impl RunFile {
             other => return invalid!("unknown likelihood.storage '{other}' (use f64 or f32)"),
         };
         let defaults = NutsSettings::default();
+        let mass_matrix = match self.sampler.mass_matrix.as_deref() {
+            None => defaults.mass_matrix,
+            Some(name) => match MassMatrix::from_name(name) {
+                Some(m) => m,
+                None => return invalid!("unknown sampler.mass_matrix '{name}' (use diag or low_rank)"),
+            },
+        };
         let selection = self.selection_spec()?;
         if matches!(data, DataSource::Measurements(_))
             && (selection != SelectionSpec::None || counts != Counts::Shape)
@@ -447,6 +458,7 @@ impl RunFile {
             draws: self.sampler.draws.unwrap_or(defaults.draws),
             target_accept: self.sampler.target_accept.unwrap_or(defaults.target_accept),
             max_depth: self.sampler.max_depth.unwrap_or(defaults.max_depth),
+            mass_matrix,
             walkers: self.sampler.walkers.unwrap_or(32),
             seed: self.seed.unwrap_or(0),
             out: self.out.clone().unwrap_or_else(|| PathBuf::from("popinf-fit")),
@@ -562,6 +574,7 @@ impl RunFile {
             draws: Some(cfg.draws),
             target_accept: Some(cfg.target_accept),
             max_depth: Some(cfg.max_depth),
+            mass_matrix: Some(cfg.mass_matrix.name().to_string()),
             walkers: Some(cfg.walkers),
         };
         if let Counts::Volume(v) = cfg.counts {
@@ -635,6 +648,7 @@ pub struct FitConfig {
     pub draws: u64,
     pub target_accept: f64,
     pub max_depth: u64,
+    pub mass_matrix: MassMatrix,
     pub walkers: usize,
     pub seed: u64,
     pub out: PathBuf,

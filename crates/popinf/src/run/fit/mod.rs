@@ -86,6 +86,7 @@ pub fn run_fit(
         target_accept: cfg.target_accept,
         max_depth: cfg.max_depth,
         seed: cfg.seed,
+        mass_matrix: cfg.mass_matrix,
         ..NutsSettings::default()
     };
     let ensemble = EnsembleSettings {
@@ -141,7 +142,8 @@ pub fn run_fit(
                 cfg.counts,
                 catalog_used.n_obj(),
             )?;
-            let post = Hyperposterior::new(like, cfg.priors.clone())?;
+            let post =
+                Hyperposterior::new(like, cfg.priors.clone())?.with_ordered(cfg.model.ordered_params())?;
             let info = FitDataInfo {
                 file,
                 n_obj: catalog.n_obj(),
