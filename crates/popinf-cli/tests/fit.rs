@@ -359,6 +359,78 @@ fn ctrl_c_stops_cleanly_and_keeps_the_draws() {
 }
 
 #[cfg(unix)]
+/// SIGKILL in the sampling phase, before any chain has finished: the
+/// chains' evaluation logs (checkpointed every 0.3 s here) are replayed on
+/// --resume, and the draws equal an uninterrupted run's bit for bit.
+#[test]
+fn killed_mid_chain_resumes_from_the_logs_to_the_same_draws() {
+    let dir = scratch("resume_mid_chain");
+    let (killed_out, fresh_out) = (dir.join("killed"), dir.join("fresh"));
+    let run = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/toy/run.toml");
+    let args = |out: &Path| {
+        vec![
+            "fit".to_string(),
+            run.into(),
+            "--draws".into(),
+            "20000".into(),
+            "--checkpoint-every".into(),
+            "0.3".into(),
+            "--quiet".into(),
+            "--out".into(),
+            s(out).into(),
+        ]
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(args(&killed_out))
+        .spawn()
+        .unwrap();
+    // Tuning (1000 iterations) takes ~0.1 s of the ~6 s run: by 1.5 s the
+    // running chains are sampling and none has finished.
+    let logs = killed_out.join("checkpoint_nuts.bin");
+    let t0 = std::time::Instant::now();
+    while !(logs.exists() && t0.elapsed().as_secs_f64() > 1.5) {
+        assert!(t0.elapsed().as_secs() < 120, "no chain log appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    assert!(!child.wait().unwrap().success(), "killed before finishing");
+    let mut resume = args(&killed_out);
+    resume.retain(|a| a != "--quiet");
+    resume.push("--resume".into());
+    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(&resume)
+        .output()
+        .unwrap();
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    // (How many chains had started depends on the cores: chains run on the
+    // thread pool, the others start afresh.)
+    let said = String::from_utf8_lossy(&res.stderr);
+    let replayed = said
+        .split("0 finished chain(s) and ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert!(
+        replayed.is_some_and(|n| n >= 1) && said.contains("replayed from their logs"),
+        "{said}"
+    );
+    assert!(
+        !logs.exists(),
+        "the checkpoint is removed once results are written"
+    );
+    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
+        .args(args(&fresh_out))
+        .output()
+        .unwrap();
+    assert!(res.status.success());
+    for file in ["draws.csv", "stats.csv"] {
+        assert!(
+            std::fs::read(killed_out.join(file)).unwrap() == std::fs::read(fresh_out.join(file)).unwrap(),
+            "{file} differs between the resumed and the uninterrupted run"
+        );
+    }
+}
+
 #[test]
 fn killed_run_resumes_to_the_same_draws_bit_for_bit() {
     let dir = scratch("resume");

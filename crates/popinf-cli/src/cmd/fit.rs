@@ -51,11 +51,14 @@ pub struct FitArgs {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Continue a killed run from the checkpoint in its output directory
-    /// (finished chains are reused; the draws equal an uninterrupted run's).
+    /// (finished chains are reused, unfinished ones replayed from their
+    /// logs; the draws equal an uninterrupted run's). Without a checkpoint
+    /// the run starts afresh.
     #[arg(long)]
     resume: bool,
-    /// Seconds between checkpoints of the ensemble sampler's state (NUTS
-    /// saves each chain as it finishes).
+    /// Seconds between checkpoints: of the ensemble sampler's state, and
+    /// of each NUTS chain's log of density evaluations (a chain is also
+    /// saved as it finishes).
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     checkpoint_every: f64,
     #[arg(long, short)]
@@ -113,7 +116,11 @@ pub fn run(args: FitArgs) -> popinf::Result<()> {
             ),
             Some(c) => match &c.ensemble {
                 Some(state) => eprintln!("popinf: resuming the ensemble at step {}", state.step),
-                None => eprintln!("popinf: resuming with {} finished chain(s)", c.chains.len()),
+                None => eprintln!(
+                    "popinf: resuming with {} finished chain(s) and {} replayed from their logs",
+                    c.chains.len(),
+                    c.logs.len()
+                ),
             },
         }
     }

@@ -11,7 +11,7 @@ use crate::diagnostics::summary::ParamSummary;
 use crate::error::Result;
 use crate::inference::posterior::{Hyperposterior, SampleableModel};
 use crate::inference::sampler::{
-    ChainRecord, EnsembleRun, EnsembleSettings, EnsembleState, NutsRun, NutsSettings, SamplerObserver,
+    EnsembleRun, EnsembleSettings, EnsembleState, NutsResume, NutsRun, NutsSettings, SamplerObserver,
     sample_ensemble_resuming, sample_nuts_resuming,
 };
 use crate::inference::trace::Trace;
@@ -151,9 +151,9 @@ pub fn nuts_method<M: SampleableModel>(
     observer: &dyn SamplerObserver,
     started: Instant,
     hyper: &[&str],
-    finished: Vec<ChainRecord>,
+    resume: NutsResume,
 ) -> Result<(MethodSummary, NutsRun)> {
-    let run = sample_nuts_resuming(model, settings, observer, finished)?;
+    let run = sample_nuts_resuming(model, settings, observer, resume)?;
     let summaries = run.trace.summaries_of(hyper)?;
     let n = run.stats.acceptance.len().max(1) as f64;
     let summary = MethodSummary {

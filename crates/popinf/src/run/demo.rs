@@ -217,7 +217,7 @@ pub fn run_demo_full(settings: &DemoSettings, observer: &dyn SamplerObserver) ->
                 observer,
                 t0,
                 &HYPER,
-                Vec::new(),
+                Default::default(),
             )?;
             (summary, run.trace)
         }
@@ -247,7 +247,14 @@ pub fn run_demo_full(settings: &DemoSettings, observer: &dyn SamplerObserver) ->
     observer.on_stage("hierarchical (NUTS, latent model)");
     let t0 = Instant::now();
     let latent = LatentGaussianModel::new(&toy.measurements, priors[0], priors[1], settings.parametrisation)?;
-    let (hierarchical, run) = nuts_method(&latent, &settings.hierarchical, observer, t0, &HYPER, Vec::new())?;
+    let (hierarchical, run) = nuts_method(
+        &latent,
+        &settings.hierarchical,
+        observer,
+        t0,
+        &HYPER,
+        Default::default(),
+    )?;
     methods.insert("hierarchical".to_string(), hierarchical);
     traces.insert("hierarchical".to_string(), run.trace.select(&HYPER)?);
 

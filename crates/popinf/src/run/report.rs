@@ -79,6 +79,7 @@ pub fn finish_fit(cfg: &FitConfig, result: &FitResult) -> Result<Finished> {
     for name in [
         crate::run::fit::CHECKPOINT_NAME,
         crate::run::fit::CHECKPOINT_BIN_NAME,
+        crate::run::fit::CHECKPOINT_NUTS_NAME,
     ] {
         let _ = std::fs::remove_file(cfg.out.join(name));
     }

@@ -7,7 +7,8 @@ pub mod nuts;
 
 pub use ensemble::{EnsembleRun, EnsembleSettings, EnsembleState, sample_ensemble, sample_ensemble_resuming};
 pub use nuts::{
-    ChainRecord, MassMatrix, NutsDrawStats, NutsRun, NutsSettings, sample_nuts, sample_nuts_resuming,
+    ChainLog, ChainRecord, MassMatrix, NutsDrawStats, NutsResume, NutsRun, NutsSettings, sample_nuts,
+    sample_nuts_resuming,
 };
 
 /// Watches a sampler run (a progress bar, a log); called from the chains'
@@ -29,6 +30,18 @@ pub trait SamplerObserver: Sync {
     }
     /// The ensemble's state, when a checkpoint was due.
     fn on_ensemble_state(&self, _state: &EnsembleState) {}
+    /// Whether NUTS chains should log their density evaluations, so that
+    /// a checkpoint can keep chains that have not finished (see
+    /// [`ChainLog`]).
+    fn wants_chain_logs(&self) -> bool {
+        false
+    }
+    /// Asked after every draw of a logging chain: is a checkpoint of it due?
+    fn chain_log_due(&self, _chain: usize) -> bool {
+        false
+    }
+    /// A logging chain's evaluations so far, when a checkpoint was due.
+    fn on_chain_log(&self, _chain: usize, _log: &[f64]) {}
     /// Asked before every iteration: true stops the run cleanly, keeping
     /// the draws made so far (e.g. after Ctrl-C).
     fn should_stop(&self) -> bool {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::FitConfig;
 use crate::error::{Error, Result};
-use crate::inference::sampler::{ChainRecord, EnsembleState, SamplerObserver};
+use crate::inference::sampler::{ChainLog, ChainRecord, EnsembleState, SamplerObserver};
 use crate::invalid;
 
 /// What an interrupted run left: the chains it finished, and the run it
@@ -23,12 +23,60 @@ pub struct CheckpointFile {
     /// Ensemble: its exact state after the last checkpointed step.
     #[serde(default)]
     pub ensemble: Option<EnsembleState>,
+    /// NUTS chains that had not finished, from [`CHECKPOINT_NUTS_NAME`].
+    #[serde(skip)]
+    pub logs: Vec<ChainLog>,
 }
 
 pub const CHECKPOINT_NAME: &str = "checkpoint.json";
 /// The ensemble's step history, raw little-endian f64: positions, then
 /// ln posteriors.
 pub const CHECKPOINT_BIN_NAME: &str = "checkpoint.bin";
+/// The NUTS chains' evaluation logs (see [`ChainLog`]): b"POPINFNL", the
+/// run's fingerprint hash, the number of chains, then per chain its index,
+/// its number of values and the values, all little-endian 64-bit. Written
+/// before `checkpoint.json`, self-describing, so that either file is
+/// usable whichever was written last.
+pub const CHECKPOINT_NUTS_NAME: &str = "checkpoint_nuts.bin";
+const NUTS_MAGIC: &[u8; 8] = b"POPINFNL";
+
+fn fingerprint_hash(fingerprint: &str) -> u64 {
+    fingerprint.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn encode_logs(fingerprint: &str, logs: &std::collections::BTreeMap<usize, Vec<f64>>) -> Vec<u8> {
+    let mut out = NUTS_MAGIC.to_vec();
+    out.extend(fingerprint_hash(fingerprint).to_le_bytes());
+    out.extend((logs.len() as u64).to_le_bytes());
+    for (&chain, values) in logs {
+        out.extend((chain as u64).to_le_bytes());
+        out.extend((values.len() as u64).to_le_bytes());
+        out.extend(f64s_to_bytes(values));
+    }
+    out
+}
+
+/// The logs of a checkpoint_nuts.bin, `None` when it is not this run's or
+/// is damaged (the chains then start afresh, which gives the same draws).
+fn decode_logs(fingerprint: &str, bytes: &[u8]) -> Option<Vec<ChainLog>> {
+    let word =
+        |at: usize| -> Option<u64> { Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?)) };
+    if bytes.get(..8)? != NUTS_MAGIC || word(8)? != fingerprint_hash(fingerprint) {
+        return None;
+    }
+    let mut at = 24;
+    let mut logs = Vec::new();
+    for _ in 0..word(16)? {
+        let (chain, len) = (word(at)? as usize, word(at + 8)? as usize);
+        at += 16;
+        let values = bytes_to_f64s(bytes.get(at..at.checked_add(len.checked_mul(8)?)?)?);
+        at += len * 8;
+        logs.push(ChainLog { chain, values });
+    }
+    (at == bytes.len()).then_some(logs)
+}
 
 fn f64s_to_bytes(values: &[f64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -62,6 +110,10 @@ pub struct Checkpointing<'a> {
     /// Ensemble: seconds between saves of its state, and the last save.
     every: std::time::Duration,
     last: std::sync::Mutex<Instant>,
+    /// The latest log of each unfinished NUTS chain, and when it came.
+    logs: std::sync::Mutex<std::collections::BTreeMap<usize, Vec<f64>>>,
+    logged_at: std::sync::Mutex<std::collections::BTreeMap<usize, Instant>>,
+    started: Instant,
 }
 
 impl<'a> Checkpointing<'a> {
@@ -79,7 +131,25 @@ impl<'a> Checkpointing<'a> {
             error: std::sync::Mutex::new(None),
             every: std::time::Duration::from_secs_f64(every_secs.max(0.0)),
             last: std::sync::Mutex::new(Instant::now()),
+            logs: Default::default(),
+            logged_at: Default::default(),
+            started: Instant::now(),
         }
+    }
+
+    /// The NUTS logs, then checkpoint.json with the finished chains.
+    fn write_nuts(&self, saved: &[ChainRecord]) {
+        let bytes = encode_logs(&self.fingerprint, &self.logs.lock().expect("checkpoint lock"));
+        let bin = self.path.with_file_name(CHECKPOINT_NUTS_NAME);
+        if let Err(e) = crate::data::files::write_atomically(&bin, &bytes) {
+            self.error.lock().expect("checkpoint lock").get_or_insert(e);
+            return;
+        }
+        self.write(&CheckpointFile {
+            fingerprint: self.fingerprint.clone(),
+            chains: saved.to_vec(),
+            ..Default::default()
+        });
     }
 
     fn write(&self, file: &CheckpointFile) {
@@ -114,11 +184,27 @@ impl SamplerObserver for Checkpointing<'_> {
     fn on_chain_done(&self, record: &ChainRecord) {
         let mut saved = self.saved.lock().expect("checkpoint lock");
         saved.push(record.clone());
-        self.write(&CheckpointFile {
-            fingerprint: self.fingerprint.clone(),
-            chains: saved.clone(),
-            ensemble: None,
-        });
+        self.logs.lock().expect("checkpoint lock").remove(&record.chain);
+        self.write_nuts(&saved);
+    }
+    fn wants_chain_logs(&self) -> bool {
+        true
+    }
+    fn chain_log_due(&self, chain: usize) -> bool {
+        let at = self.logged_at.lock().expect("checkpoint lock");
+        at.get(&chain).unwrap_or(&self.started).elapsed() >= self.every
+    }
+    fn on_chain_log(&self, chain: usize, log: &[f64]) {
+        self.logged_at
+            .lock()
+            .expect("checkpoint lock")
+            .insert(chain, Instant::now());
+        self.logs
+            .lock()
+            .expect("checkpoint lock")
+            .insert(chain, log.to_vec());
+        let saved = self.saved.lock().expect("checkpoint lock");
+        self.write_nuts(&saved);
     }
     fn checkpoint_due(&self) -> bool {
         self.last.lock().expect("checkpoint lock").elapsed() >= self.every
@@ -136,8 +222,8 @@ impl SamplerObserver for Checkpointing<'_> {
         }
         self.write(&CheckpointFile {
             fingerprint: self.fingerprint.clone(),
-            chains: Vec::new(),
             ensemble: Some(state.clone()),
+            ..Default::default()
         });
     }
 }
@@ -185,6 +271,16 @@ pub fn load_checkpoint(cfg: &FitConfig) -> Result<Option<CheckpointFile>> {
         }
         state.chain = values[..n_chain].to_vec();
         state.ln_prob = values[n_chain..n_chain + n_lp].to_vec();
+    }
+    let nuts = path.with_file_name(CHECKPOINT_NUTS_NAME);
+    if file.ensemble.is_none()
+        && let Ok(bytes) = std::fs::read(&nuts)
+    {
+        let logs = decode_logs(&file.fingerprint, &bytes).unwrap_or_default();
+        file.logs = logs
+            .into_iter()
+            .filter(|l| !file.chains.iter().any(|c| c.chain == l.chain))
+            .collect();
     }
     Ok(Some(file))
 }

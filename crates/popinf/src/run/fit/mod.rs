@@ -25,7 +25,7 @@ use crate::inference::latent::LatentGaussianModel;
 use crate::inference::method::{MethodSummary, ensemble_method, nuts_method, with_ess_rate};
 use crate::inference::posterior::{Hyperposterior, LogDensity, SampleableModel};
 use crate::inference::sampler::{
-    ChainRecord, EnsembleSettings, EnsembleState, NutsDrawStats, NutsSettings, SamplerObserver,
+    EnsembleSettings, EnsembleState, NutsDrawStats, NutsResume, NutsSettings, SamplerObserver,
 };
 use crate::inference::trace::Trace;
 use crate::invalid;
@@ -73,8 +73,10 @@ pub fn run_fit(
     let CheckpointFile {
         chains: finished,
         ensemble: ensemble_state,
+        logs,
         ..
     } = resume;
+    let finished = NutsResume { finished, logs };
     let started = Instant::now();
     let file = match &cfg.data {
         DataSource::Samples(p) | DataSource::Measurements(p) => p.display().to_string(),
@@ -219,7 +221,7 @@ fn sample_posterior<L: crate::likelihood::importance::HyperLikelihood>(
     observer: &dyn SamplerObserver,
     started: Instant,
     names: &[&str],
-    finished: Vec<ChainRecord>,
+    finished: NutsResume,
     ensemble_state: Option<EnsembleState>,
 ) -> Result<Sampled> {
     if cfg.sampler == "nuts" {
