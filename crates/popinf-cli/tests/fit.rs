@@ -359,7 +359,7 @@ fn ctrl_c_stops_cleanly_and_keeps_the_draws() {
 }
 
 #[cfg(unix)]
-/// SIGKILL in the sampling phase, before any chain has finished: the
+/// SIGKILL in the sampling phase, while chains are running: the
 /// chains' evaluation logs (checkpointed every 0.3 s here) are replayed on
 /// --resume, and the draws equal an uninterrupted run's bit for bit.
 #[test]
@@ -372,7 +372,7 @@ fn killed_mid_chain_resumes_from_the_logs_to_the_same_draws() {
             "fit".to_string(),
             run.into(),
             "--draws".into(),
-            "20000".into(),
+            "40000".into(),
             "--checkpoint-every".into(),
             "0.3".into(),
             "--quiet".into(),
@@ -384,11 +384,11 @@ fn killed_mid_chain_resumes_from_the_logs_to_the_same_draws() {
         .args(args(&killed_out))
         .spawn()
         .unwrap();
-    // Tuning (1000 iterations) takes ~0.1 s of the ~6 s run: by 1.5 s the
+    // Tuning (1000 iterations) takes ~0.05 s of a chain's ~4 s: by 1 s the
     // running chains are sampling and none has finished.
     let logs = killed_out.join("checkpoint_nuts.bin");
     let t0 = std::time::Instant::now();
-    while !(logs.exists() && t0.elapsed().as_secs_f64() > 1.5) {
+    while !(logs.exists() && t0.elapsed().as_secs_f64() > 1.0) {
         assert!(t0.elapsed().as_secs() < 120, "no chain log appeared");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -402,13 +402,14 @@ fn killed_mid_chain_resumes_from_the_logs_to_the_same_draws() {
         .output()
         .unwrap();
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
-    // (How many chains had started depends on the cores: chains run on the
-    // thread pool, the others start afresh.)
+    // (How many chains had started, or finished, depends on the cores and
+    // the machine's speed: chains run on the thread pool; at least one was
+    // running and is replayed.)
     let said = String::from_utf8_lossy(&res.stderr);
     let replayed = said
-        .split("0 finished chain(s) and ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
+        .split(" replayed from their logs")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
         .and_then(|n| n.parse::<usize>().ok());
     assert!(
         replayed.is_some_and(|n| n >= 1) && said.contains("replayed from their logs"),
@@ -431,6 +432,7 @@ fn killed_mid_chain_resumes_from_the_logs_to_the_same_draws() {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn killed_run_resumes_to_the_same_draws_bit_for_bit() {
     let dir = scratch("resume");
