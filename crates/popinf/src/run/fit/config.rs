@@ -132,6 +132,9 @@ pub struct SamplerSection {
     pub max_depth: Option<u64>,
     /// NUTS: "diag" or "low_rank".
     pub mass_matrix: Option<String>,
+    /// Where the chains start (natural units, every hyperparameter; each
+    /// chain jittered around it); the priors' centres when absent.
+    pub init: Option<BTreeMap<String, f64>>,
     /// Ensemble only: walkers.
     pub walkers: Option<usize>,
 }
@@ -183,6 +186,7 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
             "target_accept",
             "max_depth",
             "mass_matrix",
+            "init",
             "walkers",
         ],
     ),
@@ -301,6 +305,7 @@ impl RunFile {
         take(&mut self.sampler.target_accept, other.sampler.target_accept);
         take(&mut self.sampler.max_depth, other.sampler.max_depth);
         take(&mut self.sampler.mass_matrix, other.sampler.mass_matrix);
+        take(&mut self.sampler.init, other.sampler.init);
         take(&mut self.sampler.walkers, other.sampler.walkers);
         self.priors.extend(other.priors);
         // A flag giving measurements replaces samples from the file, and
@@ -397,6 +402,39 @@ impl RunFile {
                 param_names.join(", ")
             );
         }
+        let init = match &self.sampler.init {
+            None => None,
+            Some(values) => {
+                if let Some(extra) = values.keys().find(|k| !param_names.contains(k)) {
+                    return invalid!(
+                        "sampler.init gives a start for '{extra}', which the {population} model does not have{} \
+                         (its hyperparameters: {})",
+                        suggestion(extra, &names),
+                        param_names.join(", ")
+                    );
+                }
+                let missing: Vec<&str> = names
+                    .iter()
+                    .copied()
+                    .filter(|n| !values.contains_key(*n))
+                    .collect();
+                if !missing.is_empty() {
+                    return invalid!(
+                        "sampler.init needs a start for every hyperparameter; missing: {}",
+                        missing.join(", ")
+                    );
+                }
+                for (name, prior) in param_names.iter().zip(&priors) {
+                    let v = values[name];
+                    if !prior.contains(v) {
+                        return invalid!(
+                            "sampler.init: {name} = {v} is outside the support of its prior {prior}"
+                        );
+                    }
+                }
+                Some(param_names.iter().map(|n| values[n]).collect())
+            }
+        };
         let sampler = self.sampler.name.clone().unwrap_or_else(|| "nuts".into());
         if !["nuts", "ensemble"].contains(&sampler.as_str()) {
             return invalid!(
@@ -459,6 +497,7 @@ impl RunFile {
             target_accept: self.sampler.target_accept.unwrap_or(defaults.target_accept),
             max_depth: self.sampler.max_depth.unwrap_or(defaults.max_depth),
             mass_matrix,
+            init,
             walkers: self.sampler.walkers.unwrap_or(32),
             seed: self.seed.unwrap_or(0),
             out: self.out.clone().unwrap_or_else(|| PathBuf::from("popinf-fit")),
@@ -575,6 +614,7 @@ impl RunFile {
             target_accept: Some(cfg.target_accept),
             max_depth: Some(cfg.max_depth),
             mass_matrix: Some(cfg.mass_matrix.name().to_string()),
+            init: self.sampler.init.clone(),
             walkers: Some(cfg.walkers),
         };
         if let Counts::Volume(v) = cfg.counts {
@@ -649,6 +689,8 @@ pub struct FitConfig {
     pub target_accept: f64,
     pub max_depth: u64,
     pub mass_matrix: MassMatrix,
+    /// Where the chains start (natural units, in parameter order).
+    pub init: Option<Vec<f64>>,
     pub walkers: usize,
     pub seed: u64,
     pub out: PathBuf,

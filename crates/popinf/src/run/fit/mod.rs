@@ -144,8 +144,11 @@ pub fn run_fit(
                 cfg.counts,
                 catalog_used.n_obj(),
             )?;
-            let post =
+            let mut post =
                 Hyperposterior::new(like, cfg.priors.clone())?.with_ordered(cfg.model.ordered_params())?;
+            if let Some(init) = &cfg.init {
+                post = post.with_initial_point(init)?;
+            }
             let info = FitDataInfo {
                 file,
                 n_obj: catalog.n_obj(),
@@ -180,6 +183,12 @@ pub fn run_fit(
             (info, m.clone(), trace, stats, lp)
         }
         LoadedData::Measurements(meas) => {
+            if cfg.init.is_some() {
+                return invalid!(
+                    "sampler.init sets the start of the hyperparameters of a fit to samples; the hierarchical \
+                     model of measurements starts from its own point (remove sampler.init)"
+                );
+            }
             let model = LatentGaussianModel::new(meas, cfg.priors[0], cfg.priors[1], cfg.parametrisation)?;
             if cfg.sampler != "nuts" {
                 return invalid!(
