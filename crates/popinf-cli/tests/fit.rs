@@ -358,78 +358,93 @@ fn ctrl_c_stops_cleanly_and_keeps_the_draws() {
     assert_eq!(csv.lines().count() as u64, 1 + chains * draws);
 }
 
-#[cfg(unix)]
-/// SIGKILL in the sampling phase, while chains are running: the
-/// chains' evaluation logs (checkpointed every 0.3 s here) are replayed on
-/// --resume, and the draws equal an uninterrupted run's bit for bit.
-#[test]
-fn killed_mid_chain_resumes_from_the_logs_to_the_same_draws() {
-    let dir = scratch("resume_mid_chain");
-    let (killed_out, fresh_out) = (dir.join("killed"), dir.join("fresh"));
+/// The toy's run file as `popinf fit` arguments into `out`, with `extra`.
+fn toy_fit(out: &Path, extra: &[&str]) -> Vec<String> {
     let run = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/toy/run.toml");
-    let args = |out: &Path| {
-        vec![
-            "fit".to_string(),
-            run.into(),
-            "--draws".into(),
-            "40000".into(),
-            "--checkpoint-every".into(),
-            "0.3".into(),
-            "--quiet".into(),
-            "--out".into(),
-            s(out).into(),
-        ]
-    };
+    let mut a: Vec<String> = ["fit", run].iter().chain(extra).map(|a| a.to_string()).collect();
+    a.extend(["--out".to_string(), s(out).to_string()]);
+    a
+}
+
+/// Starts `popinf args`, waits for `ready`, then SIGKILLs it; the run must
+/// not have finished, nor written results into `out`.
+#[cfg(unix)]
+fn kill_when(args: &[String], out: &Path, ready: impl Fn() -> bool) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_popinf"))
-        .args(args(&killed_out))
+        .args(args)
         .spawn()
         .unwrap();
-    // Tuning (1000 iterations) takes ~0.05 s of a chain's ~4 s: by 1 s the
-    // running chains are sampling and none has finished.
-    let logs = killed_out.join("checkpoint_nuts.bin");
     let t0 = std::time::Instant::now();
-    while !(logs.exists() && t0.elapsed().as_secs_f64() > 1.0) {
-        assert!(t0.elapsed().as_secs() < 120, "no chain log appeared");
+    while !ready() {
+        assert!(t0.elapsed().as_secs() < 120, "no checkpoint appeared");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap(); // SIGKILL
-    assert!(!child.wait().unwrap().success(), "killed before finishing");
-    let mut resume = args(&killed_out);
-    resume.retain(|a| a != "--quiet");
-    resume.push("--resume".into());
+    assert!(
+        !child.wait().unwrap().success(),
+        "the run should have been killed before finishing"
+    );
+    assert!(!out.join("draws.csv").exists(), "a killed run writes no results");
+}
+
+/// `args` with --resume succeeds; its stderr.
+fn resume(args: &[String]) -> String {
     let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
-        .args(&resume)
+        .args(args)
+        .arg("--resume")
         .output()
         .unwrap();
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
-    // (How many chains had started, or finished, depends on the cores and
-    // the machine's speed: chains run on the thread pool; at least one was
-    // running and is replayed.)
-    let said = String::from_utf8_lossy(&res.stderr);
-    let replayed = said
-        .split(" replayed from their logs")
-        .next()
-        .and_then(|head| head.rsplit(' ').next())
-        .and_then(|n| n.parse::<usize>().ok());
-    assert!(
-        replayed.is_some_and(|n| n >= 1) && said.contains("replayed from their logs"),
-        "{said}"
-    );
-    assert!(
-        !logs.exists(),
-        "the checkpoint is removed once results are written"
-    );
+    String::from_utf8_lossy(&res.stderr).into_owned()
+}
+
+/// The draws and sampler statistics of `killed` (resumed) equal those of an
+/// uninterrupted run of `args` into `fresh`, byte for byte.
+fn assert_same_draws_as_uninterrupted(killed: &Path, fresh: &Path, args: &[String]) {
     let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
-        .args(args(&fresh_out))
+        .args(args)
         .output()
         .unwrap();
     assert!(res.status.success());
     for file in ["draws.csv", "stats.csv"] {
         assert!(
-            std::fs::read(killed_out.join(file)).unwrap() == std::fs::read(fresh_out.join(file)).unwrap(),
+            std::fs::read(killed.join(file)).unwrap() == std::fs::read(fresh.join(file)).unwrap(),
             "{file} differs between the resumed and the uninterrupted run"
         );
     }
+}
+
+/// SIGKILL in the sampling phase, while chains are running: the chains'
+/// evaluation logs (checkpointed every 0.3 s here) are replayed on
+/// --resume, and the draws equal an uninterrupted run's bit for bit.
+#[cfg(unix)]
+#[test]
+fn killed_mid_chain_resumes_from_the_logs_to_the_same_draws() {
+    let dir = scratch("resume_mid_chain");
+    let (killed_out, fresh_out) = (dir.join("killed"), dir.join("fresh"));
+    let extra = ["--draws", "40000", "--checkpoint-every", "0.3"];
+    // Tuning (1000 iterations) takes ~0.05 s of a chain's ~4 s: by 1 s the
+    // running chains are sampling.
+    let logs = killed_out.join("checkpoint_nuts.bin");
+    let t0 = std::time::Instant::now();
+    kill_when(&toy_fit(&killed_out, &extra), &killed_out, || {
+        logs.exists() && t0.elapsed().as_secs_f64() > 1.0
+    });
+    let said = resume(&toy_fit(&killed_out, &extra));
+    // (How many chains had started, or finished, depends on the cores and
+    // the machine's speed: chains run on the thread pool; at least one was
+    // running and is replayed.)
+    let replayed = said
+        .split(" replayed from their logs")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    assert!(replayed.is_some_and(|n| n >= 1), "{said}");
+    assert!(
+        !logs.exists(),
+        "the checkpoint is removed once results are written"
+    );
+    assert_same_draws_as_uninterrupted(&killed_out, &fresh_out, &toy_fit(&fresh_out, &extra));
 }
 
 #[cfg(unix)]
@@ -438,60 +453,16 @@ fn killed_run_resumes_to_the_same_draws_bit_for_bit() {
     let dir = scratch("resume");
     let (killed_out, fresh_out) = (dir.join("killed"), dir.join("fresh"));
     let run = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/toy/run.toml");
-    let args = |out: &Path| {
-        vec![
-            "fit".to_string(),
-            run.into(),
-            "--draws".into(),
-            "4000".into(),
-            "--quiet".into(),
-            "--out".into(),
-            s(out).into(),
-        ]
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_popinf"))
-        .args(args(&killed_out))
-        .spawn()
-        .unwrap();
+    let extra = ["--draws", "4000", "--quiet"];
     // Wait for the first finished chain to reach the checkpoint, then SIGKILL.
     let checkpoint = killed_out.join("checkpoint.json");
-    let t0 = std::time::Instant::now();
-    while !checkpoint.exists() {
-        assert!(t0.elapsed().as_secs() < 120, "no checkpoint appeared");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap(); // SIGKILL
-    let status = child.wait().unwrap();
-    assert!(
-        !status.success(),
-        "the run should have been killed before finishing"
-    );
-    assert!(
-        !killed_out.join("draws.csv").exists(),
-        "a killed run writes no results"
-    );
-    let mut resume = args(&killed_out);
-    resume.push("--resume".into());
-    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
-        .args(&resume)
-        .output()
-        .unwrap();
-    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    kill_when(&toy_fit(&killed_out, &extra), &killed_out, || checkpoint.exists());
+    resume(&toy_fit(&killed_out, &extra));
     assert!(
         !checkpoint.exists(),
         "the checkpoint is removed once results are written"
     );
-    let res = Command::new(env!("CARGO_BIN_EXE_popinf"))
-        .args(args(&fresh_out))
-        .output()
-        .unwrap();
-    assert!(res.status.success());
-    for file in ["draws.csv", "stats.csv"] {
-        assert!(
-            std::fs::read(killed_out.join(file)).unwrap() == std::fs::read(fresh_out.join(file)).unwrap(),
-            "{file} differs between the resumed and the uninterrupted run"
-        );
-    }
+    assert_same_draws_as_uninterrupted(&killed_out, &fresh_out, &toy_fit(&fresh_out, &extra));
     // --resume where no checkpoint was written starts afresh (a requeued
     // batch job always passes it), saying so, with the plain run's draws.
     let fresh = |out: &std::path::Path, resume: bool| {

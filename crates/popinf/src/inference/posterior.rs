@@ -345,6 +345,35 @@ mod tests {
     use crate::likelihood::importance::ImportanceLikelihood;
     use crate::model::gaussian::Gaussian;
 
+    /// ln_density_grad's value equals ln_density's (1e-10) and its gradient
+    /// central differences (h = 1e-6: truncation ~1e-12, rounding ~1e-10 of
+    /// ln p) to `tol` relative (absolute below 1).
+    fn assert_gradient_matches_central_differences<L: HyperLikelihood>(
+        post: &Hyperposterior<L>,
+        u: &[f64],
+        tol: f64,
+    ) {
+        let mut g = vec![0.0; u.len()];
+        let v = post.ln_density_grad(u, &mut g);
+        assert!(
+            (v - post.ln_density(u)).abs() < 1e-10,
+            "{v} vs {}",
+            post.ln_density(u)
+        );
+        for k in 0..u.len() {
+            let h = 1e-6;
+            let (mut a, mut b) = (u.to_vec(), u.to_vec());
+            a[k] += h;
+            b[k] -= h;
+            let fd = (post.ln_density(&a) - post.ln_density(&b)) / (2.0 * h);
+            assert!(
+                (g[k] - fd).abs() < tol * fd.abs().max(1.0),
+                "u {u:?}, k={k}: {} vs {fd}",
+                g[k]
+            );
+        }
+    }
+
     /// The ordered map: increasing values, its inverse, and the density's
     /// gradient against finite differences, on an interval, the real line
     /// and (0, inf); ln|J| against the log-determinant of the numerical
@@ -418,21 +447,7 @@ mod tests {
                     "{support:?}: ln|J| {ln_j} vs {}",
                     det.ln()
                 );
-                let mut g = [0.0; 8];
-                let v = post.ln_density_grad(&u, &mut g);
-                assert!((v - post.ln_density(&u)).abs() < 1e-10);
-                for k in 0..8 {
-                    let h = 1e-6;
-                    let (mut a, mut b) = (u, u);
-                    a[k] += h;
-                    b[k] -= h;
-                    let fd = (post.ln_density(&a) - post.ln_density(&b)) / (2.0 * h);
-                    assert!(
-                        (g[k] - fd).abs() < 1e-5 * fd.abs().max(1.0),
-                        "{support:?}: k={k}: {} vs {fd}",
-                        g[k]
-                    );
-                }
+                assert_gradient_matches_central_differences(&post, &u, 1e-5);
             }
         }
         // Different supports cannot be ordered.
@@ -474,17 +489,7 @@ mod tests {
         )
         .unwrap();
         for u in [[0.1, -0.4], [1.5, 0.9]] {
-            let mut g = [0.0; 2];
-            let v = post.ln_density_grad(&u, &mut g);
-            assert!((v - post.ln_density(&u)).abs() < 1e-12);
-            for k in 0..2 {
-                let h = 1e-6;
-                let (mut a, mut b) = (u, u);
-                a[k] += h;
-                b[k] -= h;
-                let fd = (post.ln_density(&a) - post.ln_density(&b)) / (2.0 * h);
-                assert!((g[k] - fd).abs() < 1e-6, "k={k}: {} vs {fd}", g[k]);
-            }
+            assert_gradient_matches_central_differences(&post, &u, 1e-6);
         }
         assert!(
             post.to_unconstrained(&[0.0, 2.5])

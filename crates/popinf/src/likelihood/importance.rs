@@ -445,7 +445,9 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
                 c0 = c1;
             }
             ln_sum.add(run_max, w1);
-            if self.bias_correction {
+            // (No weight at all: ln L_i = -inf, and the correction 0/0 would
+            // make it NaN.)
+            if self.bias_correction && w1 > 0.0 {
                 total += 0.5 * (w2 / (w1 * w1) - 1.0 / n as f64);
             }
         }
@@ -528,7 +530,7 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
             for (gk, a) in grad.iter_mut().zip(w1g.iter()) {
                 *gk += a * inv_w1;
             }
-            if self.bias_correction {
+            if self.bias_correction && w1 > 0.0 {
                 // d/dtheta of (1/2) W2 / W1^2, with dW1 = sum w g, dW2 = 2 sum w^2 g.
                 let r = w2 * inv_w1 * inv_w1;
                 total += 0.5 * (r - 1.0 / n as f64);

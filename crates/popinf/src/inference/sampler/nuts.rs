@@ -171,18 +171,25 @@ pub struct NutsResume {
     pub logs: Vec<ChainLog>,
 }
 
-/// FNV-1a over the position's bits: a replayed evaluation must be asked at
-/// exactly the position it was logged at.
-fn position_hash(position: &[f64]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for v in position {
-        for b in v.to_bits().to_le_bytes() {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
+/// FNV-1a, 64-bit: the checkpoint's fingerprint check and the replay's
+/// position check.
+pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
+
+/// A replayed evaluation must be asked at exactly the position it was
+/// logged at: the hash of its bits.
+fn position_hash(position: &[f64]) -> u64 {
+    fnv1a(position.iter().flat_map(|v| v.to_bits().to_le_bytes()))
+}
+
+/// Most values a chain's log keeps (512 MB): past it the chain stops
+/// logging, and the log already saved, a prefix of the chain, still
+/// replays correctly (the rest is computed). A latent-variable model with
+/// 10^4 objects would otherwise log 80 kB per gradient.
+const MAX_LOG_VALUES: usize = 1 << 26;
 
 /// nuts-rs's view of a popinf model.
 struct NutsAdapter<'a, M: ?Sized> {
@@ -219,9 +226,19 @@ impl<M: SampleableModel + ?Sized> CpuLogpFunc for NutsAdapter<'_, M> {
     fn logp(&mut self, position: &[f64], gradient: &mut [f64]) -> std::result::Result<f64, NonFiniteDensity> {
         self.grad_evals.fetch_add(1, Ordering::Relaxed);
         let stride = self.dim + 2;
-        let hash = position_hash(position);
         let at = self.cursor * stride;
-        let v = if at + stride <= self.replay.len() && !self.diverged.load(Ordering::Relaxed) {
+        let replaying = at + stride <= self.replay.len() && !self.diverged.load(Ordering::Relaxed);
+        let mut log = self
+            .log
+            .map(|log| log.lock().expect("chain log lock"))
+            .filter(|log| log.len() + stride <= MAX_LOG_VALUES);
+        // (Hashed only where it is compared or kept.)
+        let hash = if replaying || log.is_some() {
+            position_hash(position)
+        } else {
+            0
+        };
+        let v = if replaying {
             let e = &self.replay[at..at + stride];
             if e[0].to_bits() != hash {
                 self.diverged.store(true, Ordering::Relaxed);
@@ -232,8 +249,7 @@ impl<M: SampleableModel + ?Sized> CpuLogpFunc for NutsAdapter<'_, M> {
         } else {
             self.model.ln_density_grad(position, gradient)
         };
-        if let Some(log) = self.log {
-            let mut log = log.lock().expect("chain log lock");
+        if let Some(log) = log.as_mut() {
             log.push(f64::from_bits(hash));
             log.push(v);
             log.extend_from_slice(gradient);

@@ -41,9 +41,7 @@ pub const CHECKPOINT_NUTS_NAME: &str = "checkpoint_nuts.bin";
 const NUTS_MAGIC: &[u8; 8] = b"POPINFNL";
 
 fn fingerprint_hash(fingerprint: &str) -> u64 {
-    fingerprint.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    crate::inference::sampler::nuts::fnv1a(fingerprint.bytes())
 }
 
 fn encode_logs(fingerprint: &str, logs: &std::collections::BTreeMap<usize, Vec<f64>>) -> Vec<u8> {
