@@ -28,7 +28,7 @@ pub struct FitArgs {
     /// A hyperprior, NAME=SPEC, e.g. 'theta_sigma=halfnormal(1)'; repeat for each.
     #[arg(long = "prior", value_name = "NAME=SPEC")]
     priors: Vec<String>,
-    /// importance, naive or hierarchical.
+    /// importance, gmm, naive or hierarchical.
     #[arg(long)]
     likelihood: Option<String>,
     /// nuts or ensemble.

@@ -70,6 +70,9 @@ pub struct MethodDiagnostics {
     /// Importance sampling: reliability of the weights over posterior draws.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub importance_sampling: Option<ReliabilityReport>,
+    /// gmm: how well each object's mixture describes its samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gmm: Option<crate::likelihood::gmm::GmmReport>,
     /// Selection effects: the detected fraction xi and, for injections,
     /// the effective number of injections.
     #[serde(skip_serializing_if = "Option::is_none")]

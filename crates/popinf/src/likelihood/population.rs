@@ -6,6 +6,7 @@
 use crate::data::catalog::SampleCatalog;
 use crate::error::Result;
 use crate::invalid;
+use crate::likelihood::gmm::GmmClosedForm;
 use crate::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
 use crate::model::library::Population;
 use crate::model::population::MAX_PARAMS;
@@ -78,13 +79,44 @@ impl Selection {
     }
 }
 
-/// The full population likelihood: the per-object likelihood `inner`
-/// (importance-sampled or on point estimates, with P_det folded into the
-/// interim prior), the normalisation, the selection term and the counts.
-/// ln Z is computed here once per evaluation and shared by all three; the
-/// inner likelihood runs unnormalised.
+/// sum_i ln L_i of the unnormalised population density f: importance
+/// sums over samples (or point estimates, or a gmm's fixed quadrature
+/// nodes), or the gmm likelihood in closed form.
+// One per fit, never in a collection: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+pub enum ObjectTerms<'c> {
+    Samples(ImportanceLikelihood<'c, Population>),
+    ClosedForm(GmmClosedForm),
+}
+
+impl<'c> From<ImportanceLikelihood<'c, Population>> for ObjectTerms<'c> {
+    fn from(like: ImportanceLikelihood<'c, Population>) -> Self {
+        ObjectTerms::Samples(like.without_normalisation())
+    }
+}
+
+impl From<GmmClosedForm> for ObjectTerms<'_> {
+    fn from(like: GmmClosedForm) -> Self {
+        ObjectTerms::ClosedForm(like)
+    }
+}
+
+impl ObjectTerms<'_> {
+    fn like(&self) -> &dyn HyperLikelihood {
+        match self {
+            ObjectTerms::Samples(l) => l,
+            ObjectTerms::ClosedForm(l) => l,
+        }
+    }
+}
+
+/// The full population likelihood: the per-object terms `inner`
+/// (importance-sampled or on point estimates with P_det folded into the
+/// interim prior, or the gmm likelihood), the normalisation, the selection
+/// term and the counts. ln Z is computed here once per evaluation and
+/// shared by all three; the inner likelihood runs unnormalised.
 pub struct PopulationLikelihood<'c> {
-    pub inner: ImportanceLikelihood<'c, Population>,
+    pub inner: ObjectTerms<'c>,
     pub model: Population,
     pub selection: Selection,
     pub counts: Counts,
@@ -93,7 +125,7 @@ pub struct PopulationLikelihood<'c> {
 
 impl<'c> PopulationLikelihood<'c> {
     pub fn new(
-        inner: ImportanceLikelihood<'c, Population>,
+        inner: impl Into<ObjectTerms<'c>>,
         model: Population,
         selection: Selection,
         counts: Counts,
@@ -126,12 +158,20 @@ impl<'c> PopulationLikelihood<'c> {
             _ => {}
         }
         Ok(Self {
-            inner: inner.without_normalisation(),
+            inner: inner.into(),
             model,
             selection,
             counts,
             n_obj,
         })
+    }
+
+    /// The importance-sampled likelihood inside, if that is what runs.
+    pub fn importance(&self) -> Option<&ImportanceLikelihood<'c, Population>> {
+        match &self.inner {
+            ObjectTerms::Samples(l) => Some(l),
+            ObjectTerms::ClosedForm(_) => None,
+        }
     }
 
     /// The injection estimate's quality at theta (None without injections).
@@ -156,9 +196,9 @@ impl<'c> PopulationLikelihood<'c> {
         let mut g = [0.0f64; MAX_PARAMS];
         // sum_i ln L_i of the unnormalised f (the inner likelihood).
         let mut value = if grad.is_some() {
-            self.inner.ln_likelihood_grad(theta, &mut g[..p])
+            self.inner.like().ln_likelihood_grad(theta, &mut g[..p])
         } else {
-            self.inner.ln_likelihood(theta)
+            self.inner.like().ln_likelihood(theta)
         };
         value += self.model.ln_prior_extra(theta, &mut g[..p]);
         // ln Z once, for the normalisation, xi and the counts.
@@ -230,7 +270,7 @@ impl<'c> PopulationLikelihood<'c> {
 
 impl HyperLikelihood for PopulationLikelihood<'_> {
     fn param_names(&self) -> Vec<String> {
-        let mut names = self.inner.param_names();
+        let mut names = self.inner.like().param_names();
         if self.counts == Counts::Rate {
             names.push("rate".into());
         }

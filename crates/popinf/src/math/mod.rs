@@ -3,6 +3,7 @@
 //! the instruction-set dispatch, and the Pareto fit of PSIS.
 
 pub mod fastmath;
+pub mod gmm;
 pub mod psis;
 pub mod quadrature;
 pub mod special;

@@ -109,7 +109,7 @@ pub struct CountsSection {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LikelihoodSection {
-    /// "importance", "naive" or "hierarchical".
+    /// "importance", "gmm", "naive" or "hierarchical".
     pub kind: Option<String>,
     /// Correct ln L_i by half its Monte Carlo variance (importance only).
     pub bias_correction: Option<bool>,
@@ -118,6 +118,9 @@ pub struct LikelihoodSection {
     /// "f64" (default) or "f32": how the importance kernel streams the
     /// samples (the models with a fused kernel; float64 arithmetic either way).
     pub storage: Option<String>,
+    /// gmm only: Gauss–Legendre nodes per mixture component where the
+    /// integral has no closed form.
+    pub gmm_nodes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -174,7 +177,13 @@ pub const KNOWN_KEYS: &[(&str, &[&str])] = &[
     ("counts", &["form", "volume"]),
     (
         "likelihood",
-        &["kind", "bias_correction", "parametrisation", "storage"],
+        &[
+            "kind",
+            "bias_correction",
+            "parametrisation",
+            "storage",
+            "gmm_nodes",
+        ],
     ),
     (
         "sampler",
@@ -298,6 +307,7 @@ impl RunFile {
             other.likelihood.parametrisation,
         );
         take(&mut self.likelihood.storage, other.likelihood.storage);
+        take(&mut self.likelihood.gmm_nodes, other.likelihood.gmm_nodes);
         take(&mut self.sampler.name, other.sampler.name);
         take(&mut self.sampler.chains, other.sampler.chains);
         take(&mut self.sampler.tune, other.sampler.tune);
@@ -345,10 +355,10 @@ impl RunFile {
             .kind
             .clone()
             .unwrap_or_else(|| default_kind.into());
-        let kinds = ["importance", "naive", "hierarchical"];
+        let kinds = ["importance", "gmm", "naive", "hierarchical"];
         if !kinds.contains(&kind.as_str()) {
             return invalid!(
-                "unknown likelihood '{kind}'{} (use importance, naive or hierarchical)",
+                "unknown likelihood '{kind}'{} (use importance, gmm, naive or hierarchical)",
                 suggestion(&kind, &kinds)
             );
         }
@@ -359,7 +369,7 @@ impl RunFile {
                      or use likelihood importance for samples"
                 );
             }
-            (DataSource::Measurements(_), "importance" | "naive") => {
+            (DataSource::Measurements(_), "importance" | "gmm" | "naive") => {
                 return invalid!(
                     "the {kind} likelihood needs per-object samples: set data.samples, or use the \
                      hierarchical likelihood for measurements"
@@ -463,6 +473,13 @@ impl RunFile {
             }
             other => return invalid!("unknown likelihood.storage '{other}' (use f64 or f32)"),
         };
+        let gmm_nodes = self
+            .likelihood
+            .gmm_nodes
+            .unwrap_or(crate::likelihood::gmm::DEFAULT_NODES);
+        if !(2..=256).contains(&gmm_nodes) {
+            return invalid!("likelihood.gmm_nodes must be between 2 and 256, got {gmm_nodes}");
+        }
         let defaults = NutsSettings::default();
         let mass_matrix = match self.sampler.mass_matrix.as_deref() {
             None => defaults.mass_matrix,
@@ -490,6 +507,7 @@ impl RunFile {
             bias_correction: self.likelihood.bias_correction.unwrap_or(true),
             parametrisation,
             storage,
+            gmm_nodes,
             sampler,
             chains: self.sampler.chains.unwrap_or(defaults.chains),
             tune: self.sampler.tune.unwrap_or(defaults.tune),
@@ -599,6 +617,9 @@ impl RunFile {
         r.likelihood.kind = Some(cfg.likelihood.clone());
         r.likelihood.bias_correction = Some(cfg.bias_correction);
         r.likelihood.storage = Some(cfg.storage.name().into());
+        if cfg.likelihood == "gmm" {
+            r.likelihood.gmm_nodes = Some(cfg.gmm_nodes);
+        }
         r.likelihood.parametrisation = Some(
             match cfg.parametrisation {
                 Parametrisation::NonCentred => "non-centred",
@@ -682,6 +703,7 @@ pub struct FitConfig {
     pub bias_correction: bool,
     pub parametrisation: Parametrisation,
     pub storage: SampleStorage,
+    pub gmm_nodes: usize,
     pub sampler: String,
     pub chains: usize,
     pub tune: u64,

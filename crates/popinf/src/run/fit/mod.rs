@@ -29,8 +29,10 @@ use crate::inference::sampler::{
 };
 use crate::inference::trace::Trace;
 use crate::invalid;
+use crate::likelihood::gmm::{GmmClosedForm, ObjectMixtures};
 use crate::likelihood::importance::ImportanceLikelihood;
-use crate::likelihood::population::PopulationLikelihood;
+use crate::likelihood::population::{ObjectTerms, PopulationLikelihood};
+use crate::math::gmm::GmmSettings;
 use crate::model::selection::Selection;
 
 /// xi at the posterior, and for injections the smallest Neff_sel over the
@@ -101,6 +103,7 @@ pub fn run_fit(
     let names: Vec<&str> = cfg.param_names.iter().map(String::as_str).collect();
     observer.on_stage(&format!("fit ({}, {})", cfg.likelihood, cfg.sampler));
     let mut objects = None;
+    let mut gmm = None;
     let (info, mut method, trace, nuts_stats, ln_prob) = match data {
         LoadedData::Samples { catalog, selection } => {
             // P_det on the true values re-weights every sample; the naive
@@ -134,16 +137,49 @@ pub fn run_fit(
             let catalog_used: &SampleCatalog = &selected.catalog;
             let ids = &selected.ids;
             check_support(&file, catalog_used, ids, &cfg.model)?;
-            let inner = ImportanceLikelihood::new(catalog_used, cfg.model.clone())?
-                .with_bias_correction(cfg.bias_correction && cfg.likelihood == "importance")
-                .with_storage(cfg.storage)?;
-            let like = PopulationLikelihood::new(
-                inner,
-                cfg.model.clone(),
-                selection.clone(),
-                cfg.counts,
-                catalog_used.n_obj(),
-            )?;
+            // The gmm likelihood: mixtures fitted to the raw samples, P_det
+            // inside its integral (its own nodes, its own left-out objects).
+            let gmm_nodes;
+            let (inner, n_used): (ObjectTerms<'_>, usize) = if cfg.likelihood == "gmm" {
+                notes.clear();
+                observer.on_stage("fitting each object's Gaussian mixture");
+                let mixtures = ObjectMixtures::fit(catalog, &GmmSettings::default())
+                    .map_err(|e| Error::Invalid(format!("{file}: {e}")))?;
+                let all: Vec<usize> = (0..catalog.n_obj()).collect();
+                if GmmClosedForm::applies(&cfg.model, selection) {
+                    gmm = Some((mixtures.report(&all, "closed form", None), mixtures.to_csv(&all)));
+                    let closed = GmmClosedForm::new(&mixtures, cfg.model.clone(), cfg.bias_correction)
+                        .expect("checked by applies");
+                    (closed.into(), catalog.n_obj())
+                } else {
+                    let (nodes, _kept, left_out) =
+                        mixtures.node_catalog(cfg.model.support(), selection, cfg.gmm_nodes)?;
+                    if !left_out.is_empty() {
+                        let shown: Vec<String> = left_out.iter().take(10).map(|i| i.to_string()).collect();
+                        notes.push(format!(
+                            "gmm: {} object(s) have a likelihood that lies wholly outside the model's support or                              below the completeness limit (e.g. object {}) and were left out",
+                            left_out.len(),
+                            shown.join(", ")
+                        ));
+                    }
+                    gmm = Some((
+                        mixtures.report(&all, "quadrature", Some(cfg.gmm_nodes)),
+                        mixtures.to_csv(&all),
+                    ));
+                    gmm_nodes = nodes;
+                    let n = gmm_nodes.n_obj();
+                    let inner = ImportanceLikelihood::new(&gmm_nodes, cfg.model.clone())?
+                        .with_storage(cfg.storage)?;
+                    (inner.into(), n)
+                }
+            } else {
+                let inner = ImportanceLikelihood::new(catalog_used, cfg.model.clone())?
+                    .with_bias_correction(cfg.bias_correction && cfg.likelihood == "importance")
+                    .with_storage(cfg.storage)?;
+                (inner.into(), catalog_used.n_obj())
+            };
+            let like =
+                PopulationLikelihood::new(inner, cfg.model.clone(), selection.clone(), cfg.counts, n_used)?;
             let mut post =
                 Hyperposterior::new(like, cfg.priors.clone())?.with_ordered(cfg.model.ordered_params())?;
             if let Some(init) = &cfg.init {
@@ -171,13 +207,22 @@ pub fn run_fit(
             {
                 let p = cfg.model.n_params();
                 let model_draws: Vec<Vec<f64>> = draws.iter().map(|d| d[..p].to_vec()).collect();
-                d.importance_sampling = post.likelihood().inner.reliability_over(&model_draws);
+                d.importance_sampling = post
+                    .likelihood()
+                    .importance()
+                    .and_then(|l| l.reliability_over(&model_draws));
             }
             if let Some(d) = m.diagnostics.as_mut() {
                 d.selection = selection_diagnostics(post.likelihood(), &draws);
             }
             m.warnings.extend(notes);
-            if cfg.likelihood == "importance" {
+            if let Some((report, _)) = &gmm {
+                m.warnings.extend(report.warnings());
+                if let Some(d) = m.diagnostics.as_mut() {
+                    d.gmm = Some(report.clone());
+                }
+            }
+            if cfg.likelihood == "importance" || cfg.likelihood == "gmm" {
                 objects = Some(objects_csv(catalog_used, ids, &cfg.model, &trace)?);
             }
             (info, m.clone(), trace, stats, lp)
@@ -216,6 +261,7 @@ pub fn run_fit(
         nuts_stats,
         ensemble_ln_prob: ln_prob,
         objects_csv: objects,
+        gmm_csv: gmm.map(|(_, csv)| csv.into_bytes()),
     })
 }
 

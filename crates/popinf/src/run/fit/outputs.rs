@@ -39,6 +39,8 @@ pub struct FitResult {
     pub ensemble_ln_prob: Option<Vec<f64>>,
     /// Importance fits: the population-informed per-object summaries.
     pub objects_csv: Option<Vec<u8>>,
+    /// gmm fits: each object's fitted mixture (`gmm.csv`), for auditing.
+    pub gmm_csv: Option<Vec<u8>>,
 }
 
 /// Weighted quantile: the sample-midpoint CDF, interpolated linearly.
@@ -241,6 +243,9 @@ pub fn write_outputs(cfg: &FitConfig, result: &FitResult) -> Result<Vec<PathBuf>
     let mut files = files;
     if let Some(objects) = &result.objects_csv {
         files.push(("objects.csv", objects.clone()));
+    }
+    if let Some(gmm) = &result.gmm_csv {
+        files.push(("gmm.csv", gmm.clone()));
     }
     crate::data::files::write_files(dir, files)
 }
