@@ -39,6 +39,7 @@ enum SbcModelArg {
 enum SbcMethodArg {
     Naive,
     Importance,
+    Gmm,
     Hierarchical,
 }
 
@@ -47,6 +48,7 @@ pub fn run(args: SbcArgs) -> popinf::Result<()> {
         method: match args.method {
             SbcMethodArg::Naive => SbcMethod::Naive,
             SbcMethodArg::Importance => SbcMethod::Importance,
+            SbcMethodArg::Gmm => SbcMethod::Gmm,
             SbcMethodArg::Hierarchical => SbcMethod::Hierarchical,
         },
         model: match args.model {

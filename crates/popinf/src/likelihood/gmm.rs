@@ -221,6 +221,50 @@ impl ObjectMixtures {
     }
 }
 
+/// How a gmm likelihood is evaluated for a model and selection.
+pub enum GmmPlan {
+    /// In closed form.
+    ClosedForm(GmmClosedForm),
+    /// By the importance kernel over fixed quadrature nodes: the node
+    /// catalog (the caller holds it for the likelihood's lifetime), the
+    /// objects it keeps and those it leaves out.
+    Nodes {
+        catalog: SampleCatalog,
+        kept: Vec<usize>,
+        left_out: Vec<usize>,
+    },
+}
+
+impl GmmPlan {
+    /// The closed form where it applies, else the nodes.
+    pub fn new(
+        mixtures: &ObjectMixtures,
+        model: &Population,
+        selection: &Selection,
+        nodes: usize,
+        bias_correction: bool,
+    ) -> Result<Self> {
+        if GmmClosedForm::applies(model, selection) {
+            let closed = GmmClosedForm::new(mixtures, model.clone(), bias_correction).expect("checked by applies");
+            return Ok(GmmPlan::ClosedForm(closed));
+        }
+        let (catalog, kept, left_out) = mixtures.node_catalog(model.support(), selection, nodes)?;
+        Ok(GmmPlan::Nodes {
+            catalog,
+            kept,
+            left_out,
+        })
+    }
+
+    /// The report's name for the plan.
+    pub fn form(&self) -> &'static str {
+        match self {
+            GmmPlan::ClosedForm(_) => "closed form",
+            GmmPlan::Nodes { .. } => "quadrature",
+        }
+    }
+}
+
 /// How well the mixtures describe the samples.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GmmReport {

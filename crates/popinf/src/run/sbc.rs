@@ -16,7 +16,10 @@ use crate::inference::latent::{LatentGaussianModel, Parametrisation};
 use crate::inference::posterior::{Hyperposterior, SampleableModel};
 use crate::inference::sampler::{NutsSettings, SamplerObserver, Silent, sample_nuts};
 use crate::invalid;
+use crate::likelihood::gmm::{DEFAULT_NODES, GmmClosedForm, GmmPlan, ObjectMixtures};
 use crate::likelihood::importance::ImportanceLikelihood;
+use crate::math::gmm::GmmSettings;
+use crate::model::library::Population;
 use crate::math::special::chi2_sf;
 use crate::model::gaussian::Gaussian;
 use crate::model::prior::Hyperprior;
@@ -28,6 +31,8 @@ pub enum SbcMethod {
     Naive,
     /// Importance-sampled hyper-likelihood over per-object samples.
     Importance,
+    /// The Gaussian-mixture likelihood from the same samples.
+    Gmm,
     /// NUTS on the latent-variable model of the measurements.
     Hierarchical,
 }
@@ -194,6 +199,13 @@ fn replicate_schechter(s: &SbcSettings, rep: usize) -> Result<[usize; 2]> {
     let used = match s.method {
         SbcMethod::Naive => selection.select_medians(&catalog)?.catalog.into_owned(),
         SbcMethod::Importance => selection.select_samples(&catalog)?.catalog.into_owned(),
+        SbcMethod::Gmm => {
+            let mixtures = ObjectMixtures::fit(&catalog, &GmmSettings::default())?;
+            match GmmPlan::new(&mixtures, &model, &selection, DEFAULT_NODES, s.bias_correction)? {
+                GmmPlan::Nodes { catalog, .. } => catalog,
+                GmmPlan::ClosedForm(_) => unreachable!("a Schechter function has no closed form"),
+            }
+        }
         SbcMethod::Hierarchical => {
             return invalid!("sbc: the hierarchical (latent) model exists for the Gaussian toy only");
         }
@@ -246,6 +258,13 @@ fn replicate(s: &SbcSettings, rep: usize) -> Result<[usize; 2]> {
             let like =
                 ImportanceLikelihood::new(&toy.catalog, Gaussian)?.with_bias_correction(s.bias_correction);
             let post = Hyperposterior::new(like, priors)?;
+            sample_nuts(&post, &nuts, &Silent)?.trace
+        }
+        SbcMethod::Gmm => {
+            let mixtures = ObjectMixtures::fit(&toy.catalog, &GmmSettings::default())?;
+            let closed = GmmClosedForm::new(&mixtures, Population::Gaussian(Gaussian), s.bias_correction)
+                .expect("the Gaussian has a closed form");
+            let post = Hyperposterior::new(closed, priors)?;
             sample_nuts(&post, &nuts, &Silent)?.trace
         }
         SbcMethod::Hierarchical => {

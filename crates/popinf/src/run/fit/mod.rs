@@ -29,7 +29,7 @@ use crate::inference::sampler::{
 };
 use crate::inference::trace::Trace;
 use crate::invalid;
-use crate::likelihood::gmm::{GmmClosedForm, ObjectMixtures};
+use crate::likelihood::gmm::{GmmPlan, ObjectMixtures};
 use crate::likelihood::importance::ImportanceLikelihood;
 use crate::likelihood::population::{ObjectTerms, PopulationLikelihood};
 use crate::math::gmm::GmmSettings;
@@ -146,31 +146,30 @@ pub fn run_fit(
                 let mixtures = ObjectMixtures::fit(catalog, &GmmSettings::default())
                     .map_err(|e| Error::Invalid(format!("{file}: {e}")))?;
                 let all: Vec<usize> = (0..catalog.n_obj()).collect();
-                if GmmClosedForm::applies(&cfg.model, selection) {
-                    gmm = Some((mixtures.report(&all, "closed form", None), mixtures.to_csv(&all)));
-                    let closed = GmmClosedForm::new(&mixtures, cfg.model.clone(), cfg.bias_correction)
-                        .expect("checked by applies");
-                    (closed.into(), catalog.n_obj())
-                } else {
-                    let (nodes, _kept, left_out) =
-                        mixtures.node_catalog(cfg.model.support(), selection, cfg.gmm_nodes)?;
-                    if !left_out.is_empty() {
-                        let shown: Vec<String> = left_out.iter().take(10).map(|i| i.to_string()).collect();
-                        notes.push(format!(
-                            "gmm: {} object(s) have a likelihood that lies wholly outside the model's support or                              below the completeness limit (e.g. object {}) and were left out",
-                            left_out.len(),
-                            shown.join(", ")
-                        ));
+                let plan = GmmPlan::new(&mixtures, &cfg.model, selection, cfg.gmm_nodes, cfg.bias_correction)?;
+                let nodes = matches!(plan, GmmPlan::Nodes { .. }).then_some(cfg.gmm_nodes);
+                gmm = Some((mixtures.report(&all, plan.form(), nodes), mixtures.to_csv(&all)));
+                match plan {
+                    GmmPlan::ClosedForm(closed) => (closed.into(), catalog.n_obj()),
+                    GmmPlan::Nodes {
+                        catalog: node_catalog,
+                        left_out,
+                        ..
+                    } => {
+                        if !left_out.is_empty() {
+                            let shown: Vec<String> = left_out.iter().take(10).map(|i| i.to_string()).collect();
+                            notes.push(format!(
+                                "gmm: {} object(s) have a likelihood that lies wholly outside the model's support \
+                                 or below the completeness limit (e.g. object {}) and were left out",
+                                left_out.len(),
+                                shown.join(", ")
+                            ));
+                        }
+                        gmm_nodes = node_catalog;
+                        let inner =
+                            ImportanceLikelihood::new(&gmm_nodes, cfg.model.clone())?.with_storage(cfg.storage)?;
+                        (inner.into(), gmm_nodes.n_obj())
                     }
-                    gmm = Some((
-                        mixtures.report(&all, "quadrature", Some(cfg.gmm_nodes)),
-                        mixtures.to_csv(&all),
-                    ));
-                    gmm_nodes = nodes;
-                    let n = gmm_nodes.n_obj();
-                    let inner = ImportanceLikelihood::new(&gmm_nodes, cfg.model.clone())?
-                        .with_storage(cfg.storage)?;
-                    (inner.into(), n)
                 }
             } else {
                 let inner = ImportanceLikelihood::new(catalog_used, cfg.model.clone())?
