@@ -102,12 +102,22 @@ fn gmm_is_calibrated_with_few_samples_where_importance_is_not() {
     for seed in [7, 11] {
         let gmm = run_sbc(&few(SbcMethod::Gmm, seed), &Silent).unwrap();
         for (name, p) in &gmm.params {
-            assert!(p.p_value > 0.01, "gmm seed {seed} {name}: p = {} {:?}", p.p_value, p.histogram);
+            assert!(
+                p.p_value > 0.01,
+                "gmm seed {seed} {name}: p = {} {:?}",
+                p.p_value,
+                p.histogram
+            );
         }
     }
     let imp = run_sbc(&few(SbcMethod::Importance, 7), &Silent).unwrap();
     let sigma = &imp.params["theta_sigma"];
-    assert!(sigma.p_value < 0.01, "importance theta_sigma: p = {} {:?}", sigma.p_value, sigma.histogram);
+    assert!(
+        sigma.p_value < 0.01,
+        "importance theta_sigma: p = {} {:?}",
+        sigma.p_value,
+        sigma.histogram
+    );
 }
 
 /// The gmm likelihood by quadrature (no closed form) on the Schechter
@@ -131,7 +141,15 @@ fn gmm_schechter_with_a_completeness_limit_is_calibrated() {
     };
     let r = run_sbc(&s, &Silent).unwrap();
     for (name, p) in &r.params {
-        eprintln!("gmm schechter {name}: p = {:.3}, histogram {:?}", p.p_value, p.histogram);
-        assert!(p.p_value > 0.01, "gmm schechter {name}: p = {} {:?}", p.p_value, p.histogram);
+        eprintln!(
+            "gmm schechter {name}: p = {:.3}, histogram {:?}",
+            p.p_value, p.histogram
+        );
+        assert!(
+            p.p_value > 0.01,
+            "gmm schechter {name}: p = {} {:?}",
+            p.p_value,
+            p.histogram
+        );
     }
 }

@@ -159,4 +159,14 @@ fn print_table(s: &DemoSummary) {
             sigma.abs()
         );
     }
+    if let (Some(mu), Some(sigma)) = (off("gmm", "theta_mu"), off("gmm", "theta_sigma")) {
+        println!(
+            "gmm (a Gaussian mixture per object, from the same samples): within {:.2} and {:.2} exact sd.",
+            mu.abs(),
+            sigma.abs()
+        );
+    }
+    if !s.advice.is_empty() {
+        println!("which to believe: {}.", s.advice);
+    }
 }

@@ -20,7 +20,7 @@ use crate::likelihood::reliability::ReliabilityReport;
 
 /// How a sampling method ran.
 /// The order the demo's methods are shown, drawn and listed in.
-pub const METHOD_ORDER: [&str; 4] = ["naive", "importance", "hierarchical", "exact"];
+pub const METHOD_ORDER: [&str; 5] = ["naive", "importance", "gmm", "hierarchical", "exact"];
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SamplerInfo {
@@ -261,7 +261,7 @@ pub fn warnings_for(m: &MethodSummary) -> Vec<String> {
         if r.n_ess_below_20 > 0 {
             w.push(format!(
                 "{} objects have fewer than 20 effective importance samples (min {:.1}): give them more \
-                 posterior samples or a broader interim prior, or use the latent-variable model",
+                 posterior samples or a broader interim prior",
                 r.n_ess_below_20, r.ess_min
             ));
         }
@@ -280,12 +280,22 @@ pub fn warnings_for(m: &MethodSummary) -> Vec<String> {
                 .collect();
             w.push(format!(
                 "{} objects have Pareto k-hat above min(1 - 1/log10 S, 0.7), worst {}: their weights \
-                 have heavy tails; give them more samples or a broader interim prior, or use the \
-                 latent-variable model",
+                 have heavy tails; give them more samples or a broader interim prior",
                 r.n_k_hat_above_threshold,
                 worst.join(", ")
             ));
         }
+        if r.n_ess_below_20 > 0 || r.var_ln_l > 1.0 || r.n_k_hat_above_threshold > 0 {
+            w.push(
+                "remedy without more samples: --likelihood gmm (likelihood.kind = \"gmm\") fits each object's \
+                 samples with a small Gaussian mixture and integrates it deterministically: no weights to \
+                 collapse"
+                    .into(),
+            );
+        }
+    }
+    if let Some(report) = &d.gmm {
+        w.extend(report.warnings());
     }
     w
 }
@@ -301,6 +311,14 @@ pub fn with_ess_rate(mut m: MethodSummary) -> MethodSummary {
     if let Some(s) = m.sampler.as_mut() {
         s.min_ess_bulk_per_s = min_ess / m.wall_s;
     }
-    m.warnings = warnings_for(&m);
+    // Notes the workflow added (objects left out, ...) stay after the
+    // diagnostics' warnings.
+    let mut w = warnings_for(&m);
+    for note in std::mem::take(&mut m.warnings) {
+        if !w.contains(&note) {
+            w.push(note);
+        }
+    }
+    m.warnings = w;
     m
 }

@@ -9,7 +9,9 @@
 //! pi inside the integral, needs pi at points that are not samples, which a
 //! per-sample ln pi column does not give). Then
 //!
-//!     L_i(theta) = integral f(mu|theta) P_det(mu) l~_i(mu) dmu
+//! ```text
+//! L_i(theta) = integral f(mu|theta) P_det(mu) l~_i(mu) dmu
+//! ```
 //!
 //! (f unnormalised; the population likelihood subtracts ln Z) with no Monte
 //! Carlo noise in theta:
@@ -245,7 +247,8 @@ impl GmmPlan {
         bias_correction: bool,
     ) -> Result<Self> {
         if GmmClosedForm::applies(model, selection) {
-            let closed = GmmClosedForm::new(mixtures, model.clone(), bias_correction).expect("checked by applies");
+            let closed =
+                GmmClosedForm::new(mixtures, model.clone(), bias_correction).expect("checked by applies");
             return Ok(GmmPlan::ClosedForm(closed));
         }
         let (catalog, kept, left_out) = mixtures.node_catalog(model.support(), selection, nodes)?;
@@ -341,7 +344,9 @@ const CLOSED_FORM_BLOCK: usize = 512;
 /// sigma_f^2) with sigma_f^2 = 1 / (2a), mu_f = x0 + c1 / (2a); against a
 /// component w N(m, s) it integrates to
 ///
-///     w A N(m; mu_f, V),  V = sigma_f^2 + s^2,
+/// ```text
+/// w A N(m; mu_f, V),  V = sigma_f^2 + s^2,
+/// ```
 ///
 /// and the gradient of its log is each term's e0 + e1 d + e2 d^2 averaged
 /// over the tilted Gaussian N(d; (c1 s^2 + m') / (1 + u), s^2 / (1 + u)),

@@ -27,6 +27,7 @@ fn method_color(name: &str) -> RGBColor {
         "naive" => PALETTE[1],
         "importance" => PALETTE[0],
         "hierarchical" => PALETTE[2],
+        "gmm" => PALETTE[3],
         "exact" => PALETTE[4],
         _ => PALETTE[0],
     }

@@ -17,9 +17,12 @@ use crate::inference::method::{MethodSummary, ensemble_method, nuts_method, with
 use crate::inference::posterior::Hyperposterior;
 use crate::inference::sampler::{EnsembleSettings, NutsSettings, SamplerObserver};
 use crate::inference::trace::Trace;
+use crate::likelihood::gmm::{GmmClosedForm, ObjectMixtures};
 use crate::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
+use crate::math::gmm::GmmSettings;
 use crate::math::stats::{mean_sd, median_in_place};
 use crate::model::gaussian::Gaussian;
+use crate::model::library::Population;
 use crate::model::prior::{Hyperprior, NOTEBOOK_PRIORS};
 
 /// Which sampler fits the importance-sampled hyperposterior.
@@ -114,6 +117,10 @@ pub struct DemoSummary {
     pub truth: BTreeMap<String, f64>,
     pub data: DataInfo,
     pub methods: BTreeMap<String, MethodSummary>,
+    /// Which of the two sample-based answers (importance, gmm) to believe,
+    /// and why, from their diagnostics.
+    #[serde(default)]
+    pub advice: String,
 }
 
 impl DemoSummary {
@@ -166,6 +173,44 @@ pub struct DemoRun {
 
 /// Draws from the exact (grid) posterior, for plots beside the samplers.
 const EXACT_DRAWS: usize = 4000;
+
+/// One line: which sample-based answer to believe, from the importance
+/// weights' reliability and the mixtures' fit to the samples.
+pub fn which_to_believe(importance: &MethodSummary, gmm: &MethodSummary) -> String {
+    let is = importance
+        .diagnostics
+        .as_ref()
+        .and_then(|d| d.importance_sampling.as_ref());
+    let mix = gmm.diagnostics.as_ref().and_then(|d| d.gmm.as_ref());
+    let (Some(is), Some(mix)) = (is, mix) else {
+        return String::new();
+    };
+    let w = &is.worst;
+    let is_ok = w.var_ln_l < 1.0 && w.n_k_hat_above_threshold == 0;
+    let is_words = format!(
+        "importance sampling's Var(ln L) = {:.2} with {} object(s) below 20 effective samples and {} with \
+         Pareto k-hat too high",
+        w.var_ln_l, w.n_ess_below_20, w.n_k_hat_above_threshold
+    );
+    let worst_p = mix.worst_objects.first().map_or(1.0, |o| o.ks_p_value);
+    let gmm_ok = mix.n_poor_fit == 0;
+    let gmm_words = if gmm_ok {
+        format!("every object's mixture describes its samples (smallest KS p = {worst_p:.2})")
+    } else {
+        format!(
+            "{} object(s)' samples are not described by a mixture (smallest KS p = {worst_p:.1e})",
+            mix.n_poor_fit
+        )
+    };
+    match (is_ok, gmm_ok) {
+        (true, true) => format!("believe either: {is_words}, and {gmm_words}"),
+        (false, true) => format!("believe gmm: {is_words}, while {gmm_words}"),
+        (true, false) => format!("believe importance: {gmm_words}, while {is_words}"),
+        (false, false) => {
+            format!("trust neither fully: {is_words}, and {gmm_words}; give the objects more samples")
+        }
+    }
+}
 
 pub fn run_demo(settings: &DemoSettings, observer: &dyn SamplerObserver) -> Result<DemoSummary> {
     run_demo_full(settings, observer).map(|run| run.summary)
@@ -240,6 +285,33 @@ pub fn run_demo_full(settings: &DemoSettings, observer: &dyn SamplerObserver) ->
     if let Some(d) = importance.diagnostics.as_mut() {
         d.importance_sampling = is_post.likelihood().reliability_over(&checked);
     }
+    // The Gaussian-mixture likelihood from the same samples: one mixture
+    // per object, then the closed form (no Monte Carlo noise in theta).
+    observer.on_stage("gmm (NUTS, mixtures of the samples)");
+    let t0 = Instant::now();
+    let mixtures = ObjectMixtures::fit(&toy.catalog, &GmmSettings::default())?;
+    let closed = GmmClosedForm::new(
+        &mixtures,
+        Population::Gaussian(Gaussian),
+        settings.bias_correction,
+    )
+    .expect("the Gaussian has a closed form");
+    let gmm_post = Hyperposterior::new(closed, priors.to_vec())?;
+    let (mut gmm, run) = nuts_method(
+        &gmm_post,
+        &settings.importance_nuts,
+        observer,
+        t0,
+        &HYPER,
+        Default::default(),
+    )?;
+    let all: Vec<usize> = (0..toy.catalog.n_obj()).collect();
+    let report = mixtures.report(&all, "closed form", None);
+    if let Some(d) = gmm.diagnostics.as_mut() {
+        d.gmm = Some(report);
+    }
+    methods.insert("gmm".to_string(), gmm);
+    traces.insert("gmm".to_string(), run.trace);
     methods.insert("importance".to_string(), importance);
     traces.insert("importance".to_string(), trace);
 
@@ -296,7 +368,12 @@ pub fn run_demo_full(settings: &DemoSettings, observer: &dyn SamplerObserver) ->
             alpha: settings.toy.alpha,
             seed: settings.toy.seed,
         },
+        advice: String::new(),
         methods,
+    };
+    let summary = DemoSummary {
+        advice: which_to_believe(&summary.methods["importance"], &summary.methods["gmm"]),
+        ..summary
     };
     Ok(DemoRun { summary, traces, toy })
 }

@@ -19,9 +19,9 @@ use crate::invalid;
 use crate::likelihood::gmm::{DEFAULT_NODES, GmmClosedForm, GmmPlan, ObjectMixtures};
 use crate::likelihood::importance::ImportanceLikelihood;
 use crate::math::gmm::GmmSettings;
-use crate::model::library::Population;
 use crate::math::special::chi2_sf;
 use crate::model::gaussian::Gaussian;
+use crate::model::library::Population;
 use crate::model::prior::Hyperprior;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -146,7 +146,13 @@ pub fn run_fit(
                 let mixtures = ObjectMixtures::fit(catalog, &GmmSettings::default())
                     .map_err(|e| Error::Invalid(format!("{file}: {e}")))?;
                 let all: Vec<usize> = (0..catalog.n_obj()).collect();
-                let plan = GmmPlan::new(&mixtures, &cfg.model, selection, cfg.gmm_nodes, cfg.bias_correction)?;
+                let plan = GmmPlan::new(
+                    &mixtures,
+                    &cfg.model,
+                    selection,
+                    cfg.gmm_nodes,
+                    cfg.bias_correction,
+                )?;
                 let nodes = matches!(plan, GmmPlan::Nodes { .. }).then_some(cfg.gmm_nodes);
                 gmm = Some((mixtures.report(&all, plan.form(), nodes), mixtures.to_csv(&all)));
                 match plan {
@@ -157,7 +163,8 @@ pub fn run_fit(
                         ..
                     } => {
                         if !left_out.is_empty() {
-                            let shown: Vec<String> = left_out.iter().take(10).map(|i| i.to_string()).collect();
+                            let shown: Vec<String> =
+                                left_out.iter().take(10).map(|i| i.to_string()).collect();
                             notes.push(format!(
                                 "gmm: {} object(s) have a likelihood that lies wholly outside the model's support \
                                  or below the completeness limit (e.g. object {}) and were left out",
@@ -166,8 +173,8 @@ pub fn run_fit(
                             ));
                         }
                         gmm_nodes = node_catalog;
-                        let inner =
-                            ImportanceLikelihood::new(&gmm_nodes, cfg.model.clone())?.with_storage(cfg.storage)?;
+                        let inner = ImportanceLikelihood::new(&gmm_nodes, cfg.model.clone())?
+                            .with_storage(cfg.storage)?;
                         (inner.into(), gmm_nodes.n_obj())
                     }
                 }
@@ -216,7 +223,6 @@ pub fn run_fit(
             }
             m.warnings.extend(notes);
             if let Some((report, _)) = &gmm {
-                m.warnings.extend(report.warnings());
                 if let Some(d) = m.diagnostics.as_mut() {
                     d.gmm = Some(report.clone());
                 }
