@@ -222,10 +222,8 @@ pub fn run_fit(
                 d.selection = selection_diagnostics(post.likelihood(), &draws);
             }
             m.warnings.extend(notes);
-            if let Some((report, _)) = &gmm {
-                if let Some(d) = m.diagnostics.as_mut() {
-                    d.gmm = Some(report.clone());
-                }
+            if let (Some((report, _)), Some(d)) = (&gmm, m.diagnostics.as_mut()) {
+                d.gmm = Some(report.clone());
             }
             if cfg.likelihood == "importance" || cfg.likelihood == "gmm" {
                 objects = Some(objects_csv(catalog_used, ids, &cfg.model, &trace)?);
