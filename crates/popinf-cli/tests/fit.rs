@@ -295,7 +295,81 @@ fn bad_inputs_get_clear_errors_and_no_outputs() {
     expect_bad(
         &dir,
         &["--samples", s(&ok), "--prior", "theta_mu=uniform(-5, 5)"],
-        &["theta_sigma has no prior"],
+        &[
+            "1 of the gaussian model's hyperparameters have no prior",
+            "--prior 'theta_sigma=halfnormal(1)' (positive)",
+        ],
+    );
+    // Every missing prior at once, each with an example valid for its domain.
+    expect_bad(
+        &dir,
+        &["--samples", s(&ok), "--model", "mixture"],
+        &[
+            "5 of the mixture model's hyperparameters have no prior",
+            "'mu_1=normal(0, 10)'",
+            "'sigma_2=halfnormal(1)' (positive)",
+            "'frac_1=uniform(0, 1)' (between 0 and 1)",
+        ],
+    );
+    // A misspelt name is named, with the fix, before any missing prior.
+    expect_bad(
+        &dir,
+        &[
+            "--samples",
+            s(&ok),
+            "--prior",
+            "theta_mu=uniform(-5, 5)",
+            "--prior",
+            "theta_sgima=uniform(0, 2)",
+        ],
+        &["'theta_sgima'", "did you mean 'theta_sigma'"],
+    );
+    // A prior whose support leaves the parameter's domain, with the fix.
+    for (spec, fix) in [
+        ("theta_sigma=uniform(-1, -0.5)", "theta_sigma=halfnormal(1)"),
+        ("theta_sigma=normal(0, 1)", "theta_sigma=halfnormal(1)"),
+        ("theta_sigma=uniform(-1, 2)", "theta_sigma=uniform(0, 2)"),
+    ] {
+        expect_bad(
+            &dir,
+            &[
+                "--samples",
+                s(&ok),
+                "--prior",
+                "theta_mu=uniform(-5, 5)",
+                "--prior",
+                spec,
+            ],
+            &[
+                "prior of theta_sigma",
+                "outside theta_sigma's domain (positive)",
+                fix,
+            ],
+        );
+    }
+    // Values near 1e300: the object and its values are named, for both
+    // sample-based likelihoods.
+    let huge = dir.join("huge.npy");
+    ndarray_npy::write_npy(
+        &huge,
+        &ndarray::Array2::from_shape_fn((5, 20), |(i, j)| 1e300 * (1.0 + 0.01 * (i + j) as f64)),
+    )
+    .unwrap();
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&huge)]),
+        &[
+            "log density is -inf",
+            "object 0",
+            "1.000000e300",
+            "overflow",
+            "rescale",
+        ],
+    );
+    expect_bad(
+        &dir,
+        &with_priors(&["--samples", s(&huge), "--likelihood", "gmm"]),
+        &["huge.npy", "object 0", "overflows", "rescale"],
     );
     let ints = dir.join("ints.npy");
     ndarray_npy::write_npy(&ints, &ndarray::arr2(&[[1i64, 2], [3, 4]])).unwrap();

@@ -30,6 +30,13 @@ pub trait SampleableModel: LogDensity {
 
     /// Unconstrained point to start sampling from (before jitter).
     fn initial_point(&self) -> Vec<f64>;
+
+    /// Which term makes the log density non-finite at `u` (a prior, an
+    /// object's likelihood), in words; None if unknown or finite.
+    fn explain_non_finite(&self, u: &[f64]) -> Option<String> {
+        let _ = u;
+        None
+    }
 }
 
 /// ln p(theta | data) up to a constant, as a density over the unconstrained
@@ -254,6 +261,30 @@ impl<L: HyperLikelihood> SampleableModel for Hyperposterior<L> {
         if let Some((a, b)) = self.ordered {
             ordered_from_unconstrained(self.priors[a].support(), &u[a..b], &mut theta[a..b]);
         }
+    }
+
+    fn explain_non_finite(&self, u: &[f64]) -> Option<String> {
+        let names = self.likelihood.param_names();
+        let mut theta = vec![0.0; names.len()];
+        self.to_natural(u, &mut theta);
+        for ((name, p), &t) in names.iter().zip(&self.priors).zip(&theta) {
+            let lp = p.ln_pdf(t);
+            if !lp.is_finite() {
+                return Some(format!("the prior of {name}, {p}, is {lp} at {name} = {t}"));
+            }
+        }
+        if let Some(why) = self.likelihood.explain_non_finite(&theta) {
+            return Some(why);
+        }
+        let ll = self.likelihood.ln_likelihood(&theta);
+        (!ll.is_finite()).then(|| {
+            let at: Vec<String> = names
+                .iter()
+                .zip(&theta)
+                .map(|(n, v)| format!("{n} = {v}"))
+                .collect();
+            format!("the likelihood is {ll} at {}", at.join(", "))
+        })
     }
 
     /// The centre of each prior in unconstrained space (u = 0), like PyMC's

@@ -75,7 +75,9 @@ impl ObjectMixtures {
                 fit_mixture(obj.values, &ln_w, settings)
                     .map_err(|e| crate::error::Error::Invalid(format!("object {i}: {e}")))
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Vec<Result<MixtureFit>>>();
+        // The first bad object in input order, whatever the thread count.
+        let fits = fits.into_iter().collect::<Result<Vec<_>>>()?;
         Ok(Self { fits })
     }
 
@@ -501,6 +503,36 @@ impl GmmClosedForm {
             out[..p].copy_from_slice(&g[..p]);
         }
         total
+    }
+
+    /// The first object whose ln L_i is not finite at theta, explained.
+    pub fn explain_first_bad_object(&self, theta: &[f64]) -> Option<(usize, String)> {
+        let p = self.model.n_params();
+        let mut form = KernelForm::default();
+        if !self.model.kernel_form(theta, &mut form) {
+            return None;
+        }
+        (0..self.n_obj()).find_map(|i| {
+            let v = self.block(&form, p, (i, i + 1), None);
+            (!v.is_finite()).then(|| {
+                let comps = &self.comps[self.offsets[i]..self.offsets[i + 1]];
+                let means: Vec<String> = comps
+                    .iter()
+                    .map(|c| crate::likelihood::importance::short(c[1]))
+                    .collect();
+                let why = format!(
+                    "object {i}: ln L_i = {v} (its mixture's means: {}){}",
+                    means.join(", "),
+                    if comps.iter().any(|c| c[1].abs() > 1e150) {
+                        ": values this large overflow the density's arithmetic; rescale the data, e.g. to \
+                         log10 units"
+                    } else {
+                        ""
+                    }
+                );
+                (i, why)
+            })
+        })
     }
 
     fn evaluate(&self, theta: &[f64], grad: Option<&mut [f64]>) -> f64 {

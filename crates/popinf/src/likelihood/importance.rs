@@ -25,6 +25,68 @@ pub trait HyperLikelihood: Send + Sync {
 
     /// Returns ln L and writes d ln L / d theta into `grad`.
     fn ln_likelihood_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64;
+
+    /// Where ln L is -inf or NaN at theta, which term made it so (an
+    /// object's index, the offending value, and why), for the error a user
+    /// reads; None when it is finite or nothing more specific is known.
+    fn explain_non_finite(&self, theta: &[f64]) -> Option<String> {
+        let _ = theta;
+        None
+    }
+}
+
+/// Why object `i`'s ln L_i is not finite, from ln p at its `values` and its
+/// ln pi (`ln_prior(j)`); None when it is finite.
+pub(crate) fn explain_object(
+    i: usize,
+    values: &[f64],
+    ln_p: &[f64],
+    ln_prior: impl Fn(usize) -> f64,
+) -> Option<String> {
+    let mut max = f64::NEG_INFINITY;
+    for (j, &l) in ln_p.iter().enumerate() {
+        let w = l - ln_prior(j);
+        if w.is_nan() {
+            return Some(format!(
+                "object {i}: the population's ln density is NaN at its sample {j} (value {})",
+                short(values[j])
+            ));
+        }
+        max = max.max(w);
+    }
+    if max > f64::NEG_INFINITY && max < f64::INFINITY {
+        return None;
+    }
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| {
+            (a.min(x), b.max(x))
+        });
+    let big = lo.abs().max(hi.abs());
+    let hint = if big > 1e150 {
+        ": values this large overflow the density's arithmetic (their squares are infinite); rescale the \
+         data, e.g. to log10 units"
+    } else if ln_p.iter().all(|l| *l == f64::NEG_INFINITY) {
+        ": the population density underflows to 0 at every one of them; check the data's units or widen \
+         the priors so the population can reach them"
+    } else {
+        ""
+    };
+    Some(format!(
+        "object {i}: ln L_i = {max} (its {} samples lie from {} to {}){hint}",
+        values.len(),
+        short(lo),
+        short(hi)
+    ))
+}
+
+/// A value as a person reads it: scientific notation when very large or small.
+pub(crate) fn short(v: f64) -> String {
+    if v != 0.0 && !(1e-4..1e6).contains(&v.abs()) {
+        format!("{v:.6e}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// Objects are summed in at most this many fixed blocks. The blocks depend
@@ -164,6 +226,20 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
         }
         self.isa = isa;
         Ok(self)
+    }
+
+    /// The first object whose ln L_i is not finite at theta, explained.
+    pub fn explain_first_bad_object(&self, theta: &[f64]) -> Option<(usize, String)> {
+        let mut ln_p = Vec::new();
+        for i in 0..self.catalog.n_obj() {
+            let obj = self.catalog.object(i);
+            ln_p.resize(obj.n_samples(), 0.0);
+            self.model.ln_pdf_batch(theta, obj.values, &mut ln_p);
+            if let Some(why) = explain_object(i, obj.values, &ln_p, |j| obj.ln_prior(j)) {
+                return Some((i, why));
+            }
+        }
+        None
     }
 
     /// The instruction set whose copy of the kernels runs.

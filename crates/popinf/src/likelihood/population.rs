@@ -121,6 +121,8 @@ pub struct PopulationLikelihood<'c> {
     pub selection: Selection,
     pub counts: Counts,
     pub n_obj: usize,
+    /// Input index of each object, for messages (None: the same).
+    pub object_ids: Option<Vec<usize>>,
 }
 
 impl<'c> PopulationLikelihood<'c> {
@@ -163,7 +165,14 @@ impl<'c> PopulationLikelihood<'c> {
             selection,
             counts,
             n_obj,
+            object_ids: None,
         })
+    }
+
+    /// Names objects by their input index `ids[i]` in messages.
+    pub fn with_object_ids(mut self, ids: Vec<usize>) -> Self {
+        self.object_ids = Some(ids);
+        self
     }
 
     /// The importance-sampled likelihood inside, if that is what runs.
@@ -283,6 +292,41 @@ impl HyperLikelihood for PopulationLikelihood<'_> {
 
     fn ln_likelihood_grad(&self, theta: &[f64], grad: &mut [f64]) -> f64 {
         self.evaluate(theta, Some(grad))
+    }
+
+    fn explain_non_finite(&self, theta_all: &[f64]) -> Option<String> {
+        let p = self.model.n_params();
+        let theta = &theta_all[..p];
+        let names = crate::model::population::PopulationModel::param_names(&self.model);
+        let at = || {
+            names
+                .iter()
+                .zip(theta)
+                .map(|(n, v)| format!("{n} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.model.valid(theta) {
+            return Some(format!("the population model is undefined at {}", at()));
+        }
+        let bad = match &self.inner {
+            ObjectTerms::Samples(l) => l.explain_first_bad_object(theta),
+            ObjectTerms::ClosedForm(l) => l.explain_first_bad_object(theta),
+        };
+        if let Some((i, why)) = bad {
+            let id = self.object_ids.as_ref().map_or(i, |ids| ids[i]);
+            let why = why.replacen(&format!("object {i}"), &format!("object {id}"), 1);
+            return Some(format!("the likelihood of {why}, at {}", at()));
+        }
+        let mut g = [0.0f64; MAX_PARAMS];
+        let ln_z = self.model.ln_norm_grad(theta, &mut g[..p]);
+        if !ln_z.is_finite() {
+            return Some(format!(
+                "the population's normalisation ln Z is {ln_z} at {}",
+                at()
+            ));
+        }
+        None
     }
 }
 

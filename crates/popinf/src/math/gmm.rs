@@ -131,6 +131,12 @@ pub fn fit_mixture(x: &[f64], ln_w: &[f64], settings: &GmmSettings) -> Result<Mi
     let n_eff = 1.0 / w.iter().map(|v| v * v).sum::<f64>();
     let mean: f64 = x.iter().zip(&w).map(|(a, b)| a * b).sum();
     let var: f64 = x.iter().zip(&w).map(|(a, b)| b * (a - mean).powi(2)).sum();
+    if !(mean.is_finite() && var.is_finite()) {
+        let big = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        return invalid!(
+            "gmm: the samples' variance overflows (values up to {big:e}); rescale the data, e.g. to log10 units"
+        );
+    }
     // A floor that is also positive for an object whose samples are all
     // equal (a delta posterior stays a very narrow Gaussian).
     let floor = (settings.sd_floor * var.sqrt()).max(1e-9 * (1.0 + mean.abs()));
@@ -162,7 +168,9 @@ pub fn fit_mixture(x: &[f64], ln_w: &[f64], settings: &GmmSettings) -> Result<Mi
             break;
         }
     }
-    let (mut mixture, bic, shares) = best.expect("K = 1 always fits");
+    let Some((mut mixture, bic, shares)) = best else {
+        return invalid!("gmm: EM found no mixture for these samples (mean {mean}, variance {var})");
+    };
     for (sd, share) in mixture.sds.iter_mut().zip(&shares) {
         let n = (share * n_eff).max(3.0);
         *sd *= ((n + 1.0) / (n - 1.0)).sqrt();

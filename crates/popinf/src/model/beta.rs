@@ -24,6 +24,9 @@ impl Family for Beta {
     fn valid(&self, theta: &[f64]) -> bool {
         theta[0] > 0.0 && theta[1] > 0.0
     }
+    fn param_domains(&self) -> Vec<crate::model::prior::Support> {
+        vec![crate::model::prior::Support::Positive; 2]
+    }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if !(x > 0.0 && x < 1.0) {
             return outside_support(g);

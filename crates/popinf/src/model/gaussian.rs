@@ -3,6 +3,7 @@
 
 use crate::error::Result;
 use crate::model::population::{Family, Feature, HALF_LN_2PI, KernelForm, ModelSettings, outside_support};
+use crate::model::prior::Support;
 
 /// The notebook's population: mu ~ N(theta_mu, theta_sigma) on the real
 /// line. ln p is a quadratic in mu, so the likelihood runs its fused kernel.
@@ -48,6 +49,9 @@ impl Family for Gaussian {
     }
     fn valid(&self, theta: &[f64]) -> bool {
         theta[1] > 0.0
+    }
+    fn param_domains(&self) -> Vec<Support> {
+        vec![Support::Real, Support::Positive]
     }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         ln_normal(theta, x, g)
@@ -129,6 +133,9 @@ impl Family for TruncatedNormal {
     fn valid(&self, theta: &[f64]) -> bool {
         theta[1] > 0.0
     }
+    fn param_domains(&self) -> Vec<Support> {
+        vec![Support::Real, Support::Positive]
+    }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if !(x >= self.lo && x <= self.hi) {
             return outside_support(g);
@@ -156,6 +163,9 @@ impl Family for LogNormal {
     }
     fn valid(&self, theta: &[f64]) -> bool {
         theta[1] > 0.0
+    }
+    fn param_domains(&self) -> Vec<Support> {
+        vec![Support::Real, Support::Positive]
     }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if x.is_nan() || x <= 0.0 {

@@ -76,6 +76,11 @@ impl Population {
         by_family!(self, f => Family::n_params(f), parts => parts.iter().map(Population::n_params).sum())
     }
 
+    /// Where each hyperparameter lives (see [`Family::param_domains`]).
+    pub fn param_domains(&self) -> Vec<crate::model::prior::Support> {
+        by_family!(self, f => Family::param_domains(f), parts => parts.iter().flat_map(Population::param_domains).collect())
+    }
+
     fn own_names(&self) -> Vec<String> {
         by_family!(self, f => Family::param_names(f), parts => product_param_names(parts))
     }

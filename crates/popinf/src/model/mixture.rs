@@ -34,6 +34,14 @@ impl Family for Mixture {
         }
         Ok(())
     }
+    fn param_domains(&self) -> Vec<crate::model::prior::Support> {
+        use crate::model::prior::Support;
+        let k = self.k;
+        let mut d = vec![Support::Real; k];
+        d.extend(vec![Support::Positive; k]);
+        d.extend(vec![Support::Interval(0.0, 1.0); k - 1]);
+        d
+    }
     fn valid(&self, theta: &[f64]) -> bool {
         let k = self.k;
         theta[k..2 * k].iter().all(|&s| s > 0.0) && theta[2 * k..].iter().all(|&f| f > 0.0 && f < 1.0)

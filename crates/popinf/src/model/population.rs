@@ -232,6 +232,12 @@ pub trait Family: Clone + PartialEq + std::fmt::Debug + Send + Sync {
     fn support(&self) -> Option<(f64, f64)> {
         None
     }
+    /// Where each hyperparameter lives (its prior's support must lie
+    /// inside): checked before sampling so that an impossible prior is
+    /// named with its domain. Default: the real line for all.
+    fn param_domains(&self) -> Vec<crate::model::prior::Support> {
+        vec![crate::model::prior::Support::Real; self.n_params()]
+    }
     /// Whether finite theta lies in the parameter space.
     fn valid(&self, theta: &[f64]) -> bool {
         let _ = theta;

@@ -84,6 +84,10 @@ impl Family for BrokenPowerLaw {
     fn valid(&self, theta: &[f64]) -> bool {
         theta[2] > self.lo && theta[2] < self.hi
     }
+    fn param_domains(&self) -> Vec<crate::model::prior::Support> {
+        use crate::model::prior::Support;
+        vec![Support::Real, Support::Real, Support::Interval(self.lo, self.hi)]
+    }
     fn ln_f(&self, theta: &[f64], x: f64, g: Option<&mut [f64]>) -> f64 {
         if !(x >= self.lo && x <= self.hi) {
             return outside_support(g);

@@ -341,6 +341,9 @@ pub fn sample_nuts_resuming<M: SampleableModel + ?Sized>(
     let mut grad = vec![0.0; dim];
     let ln_p0 = model.ln_density_grad(&init, &mut grad);
     if !ln_p0.is_finite() {
+        if let Some(why) = model.explain_non_finite(&init) {
+            return invalid!("the log density is {ln_p0} at the sampler's starting point: {why}");
+        }
         let shown: Vec<String> = init.iter().take(6).map(|v| format!("{v}")).collect();
         return invalid!(
             "the log density is {ln_p0} at the initial point (unconstrained [{}{}]); \

@@ -16,7 +16,7 @@ use crate::likelihood::fused::SampleStorage;
 use crate::model::library::{MODEL_NAMES, Population};
 use crate::model::population::ModelSettings;
 use crate::model::population::PopulationModel;
-use crate::model::prior::Hyperprior;
+use crate::model::prior::{Hyperprior, Support};
 use crate::model::selection::Counts;
 
 /// The run file as written: every key optional; defaults fill the gaps.
@@ -218,6 +218,49 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// " (did you mean 'x'?)" when a known name is close.
+/// A prior valid for a parameter living on `domain`, for error messages.
+fn example_prior(domain: Support) -> String {
+    match domain {
+        Support::Real => "normal(0, 10)".into(),
+        Support::Positive => "halfnormal(1)".into(),
+        Support::Interval(a, b) => format!("uniform({a}, {b})"),
+    }
+}
+
+fn domain_words(domain: Support) -> String {
+    match domain {
+        Support::Real => "any real value".into(),
+        Support::Positive => "positive".into(),
+        Support::Interval(a, b) => format!("between {a} and {b}"),
+    }
+}
+
+/// A prior whose support leaves its parameter's domain puts mass where the
+/// model is undefined: the density would be -inf there, or everywhere.
+fn check_prior_domain(name: &str, prior: &Hyperprior, domain: Support) -> Result<()> {
+    let inside = match (domain, prior.support()) {
+        (Support::Real, _) => true,
+        (Support::Positive, Support::Positive) => true,
+        (Support::Positive, Support::Interval(lo, _)) => lo >= 0.0,
+        (Support::Interval(a, b), Support::Interval(lo, hi)) => lo >= a && hi <= b,
+        _ => false,
+    };
+    if inside {
+        return Ok(());
+    }
+    let fix = match (domain, prior) {
+        (Support::Positive, Hyperprior::Normal { sd, .. }) => format!("halfnormal({sd})"),
+        (Support::Positive, Hyperprior::Uniform { upper, .. }) if *upper > 0.0 => {
+            format!("uniform(0, {upper})")
+        }
+        _ => example_prior(domain),
+    };
+    invalid!(
+        "prior of {name}: {prior} puts mass outside {name}'s domain ({}); use e.g. '{name}={fix}'",
+        domain_words(domain)
+    )
+}
+
 pub fn suggestion(word: &str, known: &[&str]) -> String {
     known
         .iter()
@@ -391,26 +434,41 @@ impl RunFile {
         if counts == Counts::Rate {
             param_names.push("rate".into());
         }
-        let mut priors = Vec::with_capacity(param_names.len());
-        for name in &param_names {
-            let Some(spec) = self.priors.get(name) else {
-                return invalid!(
-                    "hyperparameter {name} has no prior; add it, e.g. --prior '{name}=uniform(0, 2)' \
-                     or under [priors] in the run file"
-                );
-            };
-            let prior: Hyperprior = spec
-                .parse()
-                .map_err(|e: Error| Error::Invalid(format!("prior of {name}: {e}")))?;
-            priors.push(prior);
-        }
         let names: Vec<&str> = param_names.iter().map(String::as_str).collect();
+        // A misspelt name first: it also explains the "missing" prior.
         if let Some(extra) = self.priors.keys().find(|k| !param_names.contains(k)) {
             return invalid!(
                 "prior given for '{extra}', which the {population} model does not have{} (its hyperparameters: {})",
                 suggestion(extra, &names),
                 param_names.join(", ")
             );
+        }
+        let mut domains = model.param_domains();
+        if counts == Counts::Rate {
+            domains.push(Support::Positive);
+        }
+        let missing: Vec<String> = param_names
+            .iter()
+            .zip(&domains)
+            .filter(|(name, _)| !self.priors.contains_key(*name))
+            .map(|(name, d)| format!("--prior '{name}={}' ({})", example_prior(*d), domain_words(*d)))
+            .collect();
+        if !missing.is_empty() {
+            return invalid!(
+                "{} of the {population} model's hyperparameters have no prior; add {} (or the same under \
+                 [priors] in the run file), choosing priors that say what you know",
+                missing.len(),
+                missing.join(", ")
+            );
+        }
+        let mut priors = Vec::with_capacity(param_names.len());
+        for (name, domain) in param_names.iter().zip(&domains) {
+            let spec = &self.priors[name];
+            let prior: Hyperprior = spec
+                .parse()
+                .map_err(|e: Error| Error::Invalid(format!("prior of {name}: {e}")))?;
+            check_prior_domain(name, &prior, *domain)?;
+            priors.push(prior);
         }
         let init = match &self.sampler.init {
             None => None,
