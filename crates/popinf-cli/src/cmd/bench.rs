@@ -75,6 +75,10 @@ pub enum BenchCommand {
         /// given over the Gaussian fused kernel's in the same run.
         #[arg(long, default_value = "gaussian", value_parser = model_names())]
         model: String,
+        /// `gmm`: also time the Gaussian-mixture likelihood of the same
+        /// catalog beside importance sampling, in the same repetitions.
+        #[arg(long, value_parser = ["importance", "gmm"], default_value = "importance")]
+        likelihood: String,
     },
 }
 
@@ -135,6 +139,7 @@ pub fn run(what: BenchCommand) -> popinf::Result<()> {
             general,
             scaling,
             model,
+            likelihood: kind,
         } => likelihood(
             LikelihoodBenchSettings {
                 n_obj,
@@ -144,6 +149,7 @@ pub fn run(what: BenchCommand) -> popinf::Result<()> {
                 storage: storage_flag(f32),
                 general_kernel: general,
                 model: BenchModel::from_name(&model).expect("clap checked the name"),
+                gmm: kind == "gmm",
             },
             scaling,
         ),
@@ -208,6 +214,18 @@ fn likelihood(main: LikelihoodBenchSettings, scaling: bool) -> popinf::Result<()
             b.value_grad_over_read,
             b.ms_normalisation
         );
+        if let Some(g) = &b.gmm {
+            println!(
+                "{:>9} gmm ({}, {} components, {} nodes): v+grad {:.3} ms = {:.2}x importance; mixtures fitted in {:.0} ms",
+                "",
+                g.form,
+                g.components,
+                g.nodes,
+                g.ms_value_grad,
+                g.value_grad_over_importance,
+                g.ms_fit_mixtures
+            );
+        }
     };
     let scaled = if scaling {
         Some(likelihood_scaling(&main, row)?)

@@ -84,7 +84,7 @@ impl Default for GmmSettings {
             max_components: MAX_COMPONENTS,
             sd_floor: 0.02,
             min_samples_per_component: 5.0,
-            max_iter: 300,
+            max_iter: 100,
         }
     }
 }
@@ -228,11 +228,20 @@ fn em(
     for _ in 0..max_iter {
         // E step.
         ll = 0.0;
+        // Per component: ln w - ln sd - ln sqrt(2 pi), and 1 / sd.
+        let mut consts = [[0.0f64; 2]; MAX_COMPONENTS];
+        for (c, kc) in consts.iter_mut().enumerate().take(k) {
+            *kc = [
+                mix.weights[c].ln() - mix.sds[c].ln() - LN_SQRT_2PI,
+                1.0 / mix.sds[c],
+            ];
+        }
         for j in 0..n {
             let r = &mut resp[j * k..(j + 1) * k];
             let mut max = f64::NEG_INFINITY;
             for (c, rc) in r.iter_mut().enumerate() {
-                *rc = mix.weights[c].ln() + ln_normal(x[j], mix.means[c], mix.sds[c]);
+                let z = (x[j] - mix.means[c]) * consts[c][1];
+                *rc = consts[c][0] - 0.5 * z * z;
                 max = max.max(*rc);
             }
             let mut s = 0.0;
@@ -262,7 +271,7 @@ fn em(
             mix.means[c] = m;
             mix.sds[c] = (s2 / s0).sqrt().max(floor);
         }
-        if (ll - ll_old).abs() <= 1e-9 * (1.0 + ll.abs()) {
+        if (ll - ll_old).abs() <= 1e-7 {
             break;
         }
         ll_old = ll;

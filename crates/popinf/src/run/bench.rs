@@ -53,6 +53,27 @@ pub struct LikelihoodBench {
     pub value_grad_over_exp: f64,
     pub value_over_read: f64,
     pub value_grad_over_read: f64,
+    /// `--likelihood gmm`: the Gaussian-mixture likelihood of the same
+    /// catalog, timed in the same repetitions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gmm: Option<GmmBench>,
+}
+
+/// The gmm likelihood beside importance sampling.
+#[derive(Debug, Clone, Serialize)]
+pub struct GmmBench {
+    /// "closed form" or "quadrature".
+    pub form: &'static str,
+    /// Mixture components over all objects, and quadrature nodes (0 for
+    /// the closed form): the cost is O(components x nodes), not O(samples).
+    pub components: usize,
+    pub nodes: usize,
+    pub ms_value_grad: f64,
+    /// Its value+gradient time over importance sampling's (median of
+    /// per-repetition ratios).
+    pub value_grad_over_importance: f64,
+    /// Fitting every object's mixture, once at load.
+    pub ms_fit_mixtures: f64,
 }
 
 /// What to time: the catalog size, the pool and the kernel options.
@@ -67,6 +88,8 @@ pub struct LikelihoodBenchSettings {
     /// straightforward implementation, for comparison).
     pub general_kernel: bool,
     pub model: BenchModel,
+    /// Also time the gmm likelihood on the same catalog.
+    pub gmm: bool,
 }
 
 /// The population models `bench likelihood --model` times.
@@ -196,6 +219,47 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         }
         like = like.without_fused_kernel();
     }
+    // The gmm likelihood of the same catalog: mixtures fitted once, then
+    // the closed form or the importance kernel over fixed nodes.
+    let t_fit = Instant::now();
+    let mixtures = s
+        .gmm
+        .then(|| {
+            pool.install(|| {
+                crate::likelihood::gmm::ObjectMixtures::fit(
+                    catalog,
+                    &crate::math::gmm::GmmSettings::default(),
+                )
+            })
+        })
+        .transpose()?;
+    let ms_fit_mixtures = t_fit.elapsed().as_secs_f64() * 1e3;
+    let plan = mixtures
+        .as_ref()
+        .map(|m| {
+            crate::likelihood::gmm::GmmPlan::new(
+                m,
+                &model,
+                &crate::model::selection::Selection::None,
+                crate::likelihood::gmm::DEFAULT_NODES,
+                true,
+            )
+        })
+        .transpose()?;
+    let node_like = match &plan {
+        Some(crate::likelihood::gmm::GmmPlan::Nodes { catalog, .. }) => Some(
+            ImportanceLikelihood::new(catalog, model.clone())?
+                .with_storage(s.storage)?
+                .without_normalisation(),
+        ),
+        _ => None,
+    };
+    let gmm_like: Option<&dyn HyperLikelihood> = match (&plan, &node_like) {
+        (Some(crate::likelihood::gmm::GmmPlan::ClosedForm(c)), _) => Some(c),
+        (_, Some(l)) => Some(l),
+        _ => None,
+    };
+    let mut g_gmm = vec![0.0; theta.len()];
     let elements = catalog.total_samples();
     // The memory reference reads exactly what the kernel streams.
     let stored = like.stored_samples();
@@ -211,7 +275,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
     let mut g = vec![0.0; theta.len()];
     let (theta_g, mut g_g) = ([0.05, 0.97], [0.0; 2]);
     let mut g_norm = vec![0.0; theta.len()];
-    let mut rows: Vec<[f64; 6]> = Vec::with_capacity(s.reps);
+    let mut rows: Vec<[f64; 7]> = Vec::with_capacity(s.reps);
     pool.install(|| {
         let threads = s.threads;
         // Calls per timing: enough for ~2 ms, so that a small catalog is
@@ -226,7 +290,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
                 }
             }) / batch as f64
         };
-        let mut times = [0.0; 6];
+        let mut times = [0.0; 7];
         for rep in 0..s.reps + 3 {
             times[0] = time_ms(&mut || sink += like.ln_likelihood(&theta));
             times[1] = time_ms(&mut || sink += like.ln_likelihood_grad(&theta, &mut g));
@@ -251,6 +315,9 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
                 times[4] = time_ms(&mut || sink += gaussian.ln_likelihood_grad(&theta_g, &mut g_g));
             }
             times[5] = time_ms(&mut || sink += model.ln_norm_grad(&theta, &mut g_norm));
+            if let Some(gmm) = &gmm_like {
+                times[6] = time_ms(&mut || sink += gmm.ln_likelihood_grad(&theta, &mut g_gmm));
+            }
             // The first three rounds warm caches, pages and threads.
             if rep >= 3 {
                 rows.push(times);
@@ -258,7 +325,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         }
     });
     std::hint::black_box(sink);
-    let median = |f: &dyn Fn(&[f64; 6]) -> f64| {
+    let median = |f: &dyn Fn(&[f64; 7]) -> f64| {
         let mut v: Vec<f64> = rows.iter().map(f).collect();
         crate::math::stats::median_in_place(&mut v)
     };
@@ -291,6 +358,17 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
         value_grad_over_exp: median(&|r| r[1] / r[2]),
         value_over_read: median(&|r| r[0] / r[3]),
         value_grad_over_read: median(&|r| r[1] / r[3]),
+        gmm: plan.as_ref().zip(mixtures.as_ref()).map(|(plan, m)| GmmBench {
+            form: plan.form(),
+            components: m.fits.iter().map(|f| f.mixture.n_components()).sum(),
+            nodes: match plan {
+                crate::likelihood::gmm::GmmPlan::Nodes { catalog, .. } => catalog.total_samples(),
+                crate::likelihood::gmm::GmmPlan::ClosedForm(_) => 0,
+            },
+            ms_value_grad: median(&|r| r[6]),
+            value_grad_over_importance: median(&|r| r[6] / r[1]),
+            ms_fit_mixtures,
+        }),
     })
 }
 
