@@ -284,6 +284,47 @@ impl SampleCatalog {
         ))
     }
 
+    /// A warning when the catalog looks transposed (samples x objects read
+    /// as objects x samples): more samples per object than objects, and
+    /// every object's samples spread alike -- the objects' medians no more
+    /// spread than sampling noise would spread the medians of identical
+    /// objects -- as when each "object" is one draw of every real object.
+    pub fn looks_transposed(&self) -> Option<String> {
+        let n = self.n_obj();
+        let s_min = (0..n).map(|i| self.n_samples(i)).min()?;
+        if n < 2 || s_min <= n || self.dim != 1 {
+            return None;
+        }
+        let mut medians = Vec::with_capacity(n);
+        let mut widths = Vec::with_capacity(n);
+        let mut scratch = Vec::new();
+        for i in 0..n {
+            scratch.clear();
+            scratch.extend_from_slice(self.object(i).values);
+            scratch.sort_by(f64::total_cmp);
+            medians.push(crate::math::stats::quantile_sorted(&scratch, 0.5));
+            widths.push(
+                crate::math::stats::quantile_sorted(&scratch, 0.84)
+                    - crate::math::stats::quantile_sorted(&scratch, 0.16),
+            );
+        }
+        medians.sort_by(f64::total_cmp);
+        let spread = crate::math::stats::quantile_sorted(&medians, 0.84)
+            - crate::math::stats::quantile_sorted(&medians, 0.16);
+        let width = crate::math::stats::median_in_place(&mut widths);
+        // Identical objects' medians spread by ~1.25 / sqrt(S) of their width
+        // (68% ranges of a median of S draws): flag up to three times that.
+        let tolerance = (3.75 / (s_min as f64).sqrt()).max(0.1);
+        (width > 0.0 && spread < tolerance * width).then(|| {
+            format!(
+                "the catalog has {n} objects with {s_min}+ samples each, and every object's samples look alike \
+                 (their medians spread over {spread:.3}, a small part of each object's width {width:.3}): are \
+                 objects and samples swapped? An array of shape (samples, objects) must be transposed to \
+                 (objects, samples)"
+            )
+        })
+    }
+
     /// The objects whose index `keep` says, in order.
     pub fn subset(&self, keep: &[usize]) -> Result<Self> {
         let mut values = Vec::new();
@@ -376,6 +417,34 @@ impl Measurements {
 
 #[cfg(test)]
 mod tests {
+
+    /// 80 objects x 50 samples of N(mu_i, 1), mu_i ~ N(0, 1): as given,
+    /// no warning; transposed (50 "objects" of one draw of every object),
+    /// the warning that asks whether the axes are swapped.
+    #[test]
+    fn a_transposed_catalog_is_flagged() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal};
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(4);
+        let (n, s) = (80, 50);
+        let rows: Vec<Vec<f64>> = (0..n)
+            .map(|_| {
+                let mu: f64 = StandardNormal.sample(&mut rng);
+                (0..s)
+                    .map(|_| {
+                        let e: f64 = StandardNormal.sample(&mut rng);
+                        mu + e
+                    })
+                    .collect()
+            })
+            .collect();
+        let fine = SampleCatalog::from_objects(&rows, None).unwrap();
+        assert!(fine.looks_transposed().is_none());
+        let columns: Vec<Vec<f64>> = (0..s).map(|j| rows.iter().map(|r| r[j]).collect()).collect();
+        let swapped = SampleCatalog::from_objects(&columns, None).unwrap();
+        assert!(swapped.looks_transposed().unwrap().contains("swapped"));
+    }
+
     use super::*;
 
     #[test]

@@ -278,9 +278,21 @@ pub fn warnings_for(m: &MethodSummary) -> Vec<String> {
                 .iter()
                 .map(|(i, k)| format!("object {i} (k-hat {k:.2})"))
                 .collect();
+            let more = r.n_k_hat_above_threshold.saturating_sub(r.worst_objects.len());
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            let infinite = if r.worst_objects.iter().any(|(_, k)| !k.is_finite()) {
+                " (k-hat inf: at most 4 of the object's weights stand out as its tail -- too few samples, or \
+                 one or a few of them carry nearly all the weight -- so no tail can be fitted)"
+            } else {
+                ""
+            };
             w.push(format!(
-                "{} objects have Pareto k-hat above min(1 - 1/log10 S, 0.7), worst {}: their weights \
-                 have heavy tails; give them more samples or a broader interim prior",
+                "{} objects have Pareto k-hat above min(1 - 1/log10 S, 0.7): {}{more}{infinite}; their \
+                 weights have heavy tails: give them more samples or a broader interim prior",
                 r.n_k_hat_above_threshold,
                 worst.join(", ")
             ));

@@ -26,7 +26,9 @@ pub struct Reliability {
     /// Objects whose k-hat exceeds min(1 - 1/log10 S_i, 0.7), or could
     /// not be fitted for too few samples in the tail.
     pub n_k_hat_above_threshold: usize,
-    /// The objects with the largest k-hat, worst first: (index, k_hat).
+    /// The objects above their k-hat threshold, worst first (at most 10):
+    /// (index, k_hat); k-hat is infinite when at most 4 weights stand out
+    /// from the rest (one or a few samples carry the object's weight).
     pub worst_objects: Vec<(usize, f64)>,
 }
 
@@ -100,7 +102,13 @@ impl<M: PopulationModel> ImportanceLikelihood<'_, M> {
                 .iter()
                 .filter(|(i, k)| k.is_nan() || *k > k_hat_threshold(self.catalog().n_samples(*i)))
                 .count(),
-            worst_objects: by_k.into_iter().take(5).collect(),
+            // Only objects above their threshold, so that the count and the
+            // list agree (at most 10 named).
+            worst_objects: by_k
+                .into_iter()
+                .filter(|(i, k)| k.is_nan() || *k > k_hat_threshold(self.catalog().n_samples(*i)))
+                .take(10)
+                .collect(),
         }
     }
 

@@ -115,7 +115,7 @@ pub fn run_fit(
                 selection.select_samples(catalog)
             }
             .map_err(|e| Error::Invalid(format!("{file}: {e}")))?;
-            let mut notes = Vec::new();
+            let mut notes: Vec<String> = catalog.looks_transposed().into_iter().collect();
             if !selected.left_out.is_empty() {
                 let shown: Vec<String> = selected.left_out.iter().take(10).map(|i| i.to_string()).collect();
                 notes.push(if cfg.likelihood == "naive" {
