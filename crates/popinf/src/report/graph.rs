@@ -77,23 +77,23 @@ impl ModelGraph {
     /// Any population model fitted to per-object posterior samples: the
     /// hyperparameters with their priors, mu_i from the population, and
     /// each object's data d_i (summarised by its samples) observed. The
-    /// notebook's Gaussian toy keeps its measurement nodes.
+    /// notebook's Gaussian toy with its measurements (`from_samples`
+    /// false: the demo) keeps its measurement nodes.
     pub fn for_model(
         model: &crate::model::library::Population,
         names: &[String],
         priors: &[Hyperprior],
         n_obj: Option<usize>,
+        from_samples: bool,
     ) -> Self {
         use NodeKind::*;
-        if matches!(model, crate::model::library::Population::Gaussian(_)) && priors.len() == 2 {
+        if !from_samples
+            && matches!(model, crate::model::library::Population::Gaussian(_))
+            && priors.len() == 2
+        {
             return Self::gaussian(&priors[0], &priors[1], n_obj);
         }
-        let model_name = format!("{model:?}");
-        let short = model_name
-            .split([' ', '{', '('])
-            .next()
-            .unwrap_or("population")
-            .to_lowercase();
+        let short = model.name().to_string();
         let p = model.n_params();
         let mut nodes: Vec<Node> = names
             .iter()

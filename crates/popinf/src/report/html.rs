@@ -122,7 +122,7 @@ pub fn write_report(run: &RunOutputs, dir: &Path, started: Instant) -> Result<Re
         figures.extend(fig?.write(dir, stem)?);
         shown.push((stem.clone(), caption.clone()));
     }
-    let graph = ModelGraph::for_model(&run.model, &run.hyper, &run.priors, run.n_obj);
+    let graph = ModelGraph::for_model(&run.model, &run.hyper, &run.priors, run.n_obj, !run.is_demo);
     let graph_files = [
         (dir.join("graph.dot"), graph.dot()),
         (dir.join("graph.svg"), graph.svg()),
@@ -337,6 +337,76 @@ padding:4px 8px;text-align:right}th{background:#f3f3f3}td.l,th.l{text-align:left
 figure img{max-width:100%;border:1px solid #eee}figcaption{color:#555;font-size:90%}.warn{color:#a40}\
 .ok{color:#070}code{background:#f6f6f6;padding:1px 4px}";
 
+/// Whether to trust a method's answer, in a few words with the remedy,
+/// from its summary: convergence, then the likelihood's own reliability.
+fn trust_verdict(name: &str, m: &Value) -> (bool, String) {
+    if name == "exact" {
+        return (true, "yes: the exact posterior".into());
+    }
+    if name == "naive" {
+        return (
+            false,
+            "no: medians carry the measurement noise, so the population comes out too wide".into(),
+        );
+    }
+    let params = m["params"].as_object().cloned().unwrap_or_default();
+    let r_hat = params
+        .values()
+        .filter_map(|p| p["r_hat"].as_f64())
+        .fold(f64::NAN, f64::max);
+    let ess = params
+        .values()
+        .filter_map(|p| p["ess_bulk"].as_f64())
+        .fold(f64::NAN, f64::min);
+    let divergences = m
+        .pointer("/sampler/divergences")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if r_hat > 1.01 || ess < 400.0 || divergences > 0 {
+        return (
+            false,
+            format!(
+                "not yet: R-hat {r_hat:.3}, bulk-ESS {ess:.0}, {divergences} divergent transition(s); run longer or raise \
+                 the target acceptance"
+            ),
+        );
+    }
+    if let Some(is) = m.pointer("/diagnostics/importance_sampling/worst") {
+        let var = is["var_ln_l"].as_f64().unwrap_or(f64::NAN);
+        let k = is["n_k_hat_above_threshold"].as_u64().unwrap_or(0);
+        if var.is_nan() || var > 1.0 || k > 0 {
+            return (
+                false,
+                format!(
+                    "converged, but the importance weights are unreliable (Var(ln L) = {var:.2}, {k} objects \
+                     with high k-hat): use --likelihood gmm, or more samples"
+                ),
+            );
+        }
+        return (
+            true,
+            format!("yes: converged, importance weights reliable (Var(ln L) = {var:.2})"),
+        );
+    }
+    if let Some(g) = m.pointer("/diagnostics/gmm") {
+        let poor = g["n_poor_fit"].as_u64().unwrap_or(0);
+        if poor > 0 {
+            return (
+                false,
+                format!(
+                    "converged, but {poor} objects' mixtures describe their samples poorly: compare with \
+                     --likelihood importance"
+                ),
+            );
+        }
+        return (
+            true,
+            "yes: converged, every object's mixture describes its samples".into(),
+        );
+    }
+    (true, "yes: converged".into())
+}
+
 fn report_html(run: &RunOutputs, figures: &[(String, String)]) -> String {
     let s = &run.summary;
     let methods = s["methods"].as_object().cloned().unwrap_or_default();
@@ -373,7 +443,11 @@ fn report_html(run: &RunOutputs, figures: &[(String, String)]) -> String {
             parts.push(format!("({})", extra.join(", ")));
         }
         let _ = write!(h, "<p>Data: {}", parts.join(" "));
-        if let Some(m) = (!run.is_demo).then(|| format!("{:?}", run.model)) {
+        if !run.is_demo {
+            let m = match run.model.support() {
+                Some((lo, hi)) => format!("{} on [{lo}, {hi}]", run.model.name()),
+                None => run.model.name().to_string(),
+            };
             let _ = write!(h, "; population model <code>{}</code>", html_escape(&m));
         }
         if !run.truth.is_empty() {
@@ -401,7 +475,16 @@ fn report_html(run: &RunOutputs, figures: &[(String, String)]) -> String {
             );
         }
     }
-    h.push_str("<th>wall time (s)</th><th>min bulk-ESS / s</th><th>warnings</th></tr>\n");
+    if !run.truth.is_empty() {
+        for p in &run.hyper {
+            let _ = write!(
+                h,
+                "<th>{} − truth, in its sd</th>",
+                RichLabel::from_name(p).html()
+            );
+        }
+    }
+    h.push_str("<th>trust it?</th><th>wall time (s)</th><th>min bulk-ESS / s</th><th>warnings</th></tr>\n");
     for (name, _) in run.traces.iter() {
         let m = &methods[name];
         let _ = write!(h, "<tr><td class=\"l\">{}</td>", html_escape(name));
@@ -432,6 +515,31 @@ fn report_html(run: &RunOutputs, figures: &[(String, String)]) -> String {
                 let _ = write!(h, "<td{flag}>{}</td>", fmt_num(gap, 2));
             }
         }
+        if !run.truth.is_empty() {
+            for p in &run.hyper {
+                let off = match (
+                    run.truth.get(p),
+                    m["params"][p]["mean"].as_f64(),
+                    m["params"][p]["sd"].as_f64(),
+                ) {
+                    (Some(t), Some(a), Some(sd)) if sd > 0.0 => Some((a - t) / sd),
+                    _ => None,
+                };
+                let flag = if off.is_some_and(|g| g.abs() > 3.0) {
+                    " class=\"warn\""
+                } else {
+                    ""
+                };
+                let _ = write!(h, "<td{flag}>{}</td>", fmt_num(off, 2));
+            }
+        }
+        let (ok, why) = trust_verdict(name, m);
+        let _ = write!(
+            h,
+            "<td class=\"l{}\">{}</td>",
+            if ok { "" } else { " warn" },
+            html_escape(&why)
+        );
         let n_warn = m["warnings"].as_array().map_or(0, Vec::len);
         let _ = writeln!(
             h,
