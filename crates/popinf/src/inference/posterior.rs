@@ -288,11 +288,32 @@ impl<L: HyperLikelihood> SampleableModel for Hyperposterior<L> {
     }
 
     /// The centre of each prior in unconstrained space (u = 0), like PyMC's
-    /// default initial point.
+    /// default initial point; where the density is not finite there, a
+    /// fixed search (below).
     fn initial_point(&self) -> Vec<f64> {
-        self.initial
-            .clone()
-            .unwrap_or_else(|| vec![0.0; self.priors.len()])
+        if let Some(u) = &self.initial {
+            return u.clone();
+        }
+        // The centre of every prior, unless the density is not finite
+        // there (a model undefined at some prior centre, data the
+        // population cannot reach from it): then the best of 256 fixed
+        // pseudo-random points with |u_k| <= 3, the same on every run.
+        let dim = self.priors.len();
+        let origin = vec![0.0; dim];
+        if self.ln_density(&origin).is_finite() {
+            return origin;
+        }
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand::rngs::ChaCha8Rng::seed_from_u64(0x1417);
+        let mut best = (f64::NEG_INFINITY, origin);
+        for _ in 0..256 {
+            let u: Vec<f64> = (0..dim).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let lp = self.ln_density(&u);
+            if lp > best.0 {
+                best = (lp, u);
+            }
+        }
+        best.1
     }
 }
 
@@ -371,6 +392,42 @@ impl<L: HyperLikelihood> LogDensity for Hyperposterior<L> {
 
 #[cfg(test)]
 mod tests {
+
+    /// A likelihood defined only for theta > 1: the prior's centre (0) is
+    /// outside, and the automatic start finds a point inside.
+    #[test]
+    fn the_automatic_start_leaves_a_point_where_the_density_is_not_finite() {
+        struct RightOfOne;
+        impl HyperLikelihood for RightOfOne {
+            fn param_names(&self) -> Vec<String> {
+                vec!["theta".into()]
+            }
+            fn ln_likelihood(&self, t: &[f64]) -> f64 {
+                if t[0] > 1.0 {
+                    -(t[0] - 3.0).powi(2)
+                } else {
+                    f64::NEG_INFINITY
+                }
+            }
+            fn ln_likelihood_grad(&self, t: &[f64], g: &mut [f64]) -> f64 {
+                g[0] = -2.0 * (t[0] - 3.0);
+                self.ln_likelihood(t)
+            }
+        }
+        let post = Hyperposterior::new(
+            RightOfOne,
+            vec![Hyperprior::Uniform {
+                lower: -5.0,
+                upper: 5.0,
+            }],
+        )
+        .unwrap();
+        assert_eq!(post.ln_density(&[0.0]), f64::NEG_INFINITY);
+        let u = post.initial_point();
+        assert!(post.ln_density(&u).is_finite(), "{u:?}");
+        assert_eq!(u, post.initial_point(), "the same start every time");
+    }
+
     use super::*;
     use crate::data::catalog::SampleCatalog;
     use crate::likelihood::importance::ImportanceLikelihood;
