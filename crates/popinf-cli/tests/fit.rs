@@ -664,6 +664,26 @@ fn smf_simulation_fits_and_compares() {
         let res = popinf(&args);
         assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     }
+    // The gmm likelihood of the same run: quadrature nodes (a Schechter
+    // function above a completeness limit), its mixtures saved.
+    let gmm_fit = dir.join("fit-gmm");
+    let mut args = vec!["fit", s(&run), "--likelihood", "gmm", "--out", s(&gmm_fit)];
+    args.extend_from_slice(&fast);
+    let res = popinf(&args);
+    assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
+    let gmm_summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(gmm_fit.join("summary.json")).unwrap()).unwrap();
+    let report = &gmm_summary["methods"]["gmm"]["diagnostics"]["gmm"];
+    assert_eq!(report["form"], "quadrature");
+    assert_eq!(report["nodes_per_component"], 32);
+    let mixtures = std::fs::read_to_string(gmm_fit.join("gmm.csv")).unwrap();
+    assert!(mixtures.starts_with("object,component,weight,mean,sd,n_eff,ks_distance,ks_p_value\n"));
+    assert!(mixtures.lines().count() > report["n_obj"].as_u64().unwrap() as usize);
+    let resolved = std::fs::read_to_string(gmm_fit.join("run.resolved.toml")).unwrap();
+    assert!(
+        resolved.contains("kind = \"gmm\"") && resolved.contains("gmm_nodes = 32"),
+        "{resolved}"
+    );
     let fit = dir.join("fit-importance");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fit.join("summary.json")).unwrap()).unwrap();
@@ -689,10 +709,18 @@ fn smf_simulation_fits_and_compares() {
     }
     // One report comparing the two fits.
     let out = dir.join("comparison");
-    let res = popinf(&["report", s(&fit), s(&dir.join("fit-naive")), "--out", s(&out)]);
+    let res = popinf(&[
+        "report",
+        s(&fit),
+        s(&dir.join("fit-naive")),
+        s(&gmm_fit),
+        "--out",
+        s(&out),
+    ]);
     assert!(res.status.success(), "{}", String::from_utf8_lossy(&res.stderr));
     let html = std::fs::read_to_string(out.join("report.html")).unwrap();
-    assert!(html.contains(">importance</td>") && html.contains(">naive</td>"));
+    assert!(html.contains(">importance</td>") && html.contains(">naive</td>") && html.contains(">gmm</td>"));
+    assert!(html.contains("trust it?") && html.contains("− truth, in its sd"));
     assert!(out.join("population.svg").is_file() && out.join("corner.png").is_file());
     std::fs::remove_dir_all(&dir).unwrap();
 }
