@@ -6,7 +6,7 @@
 use crate::data::catalog::SampleCatalog;
 use crate::error::Result;
 use crate::invalid;
-use crate::likelihood::gmm::GmmClosedForm;
+use crate::likelihood::gmm::{GmmAdaptive, GmmClosedForm};
 use crate::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
 use crate::model::library::Population;
 use crate::model::population::MAX_PARAMS;
@@ -87,11 +87,18 @@ impl Selection {
 pub enum ObjectTerms<'c> {
     Samples(ImportanceLikelihood<'c, Population>),
     ClosedForm(GmmClosedForm),
+    Adaptive(GmmAdaptive),
 }
 
 impl<'c> From<ImportanceLikelihood<'c, Population>> for ObjectTerms<'c> {
     fn from(like: ImportanceLikelihood<'c, Population>) -> Self {
         ObjectTerms::Samples(like.without_normalisation())
+    }
+}
+
+impl From<GmmAdaptive> for ObjectTerms<'_> {
+    fn from(like: GmmAdaptive) -> Self {
+        ObjectTerms::Adaptive(like)
     }
 }
 
@@ -106,6 +113,7 @@ impl ObjectTerms<'_> {
         match self {
             ObjectTerms::Samples(l) => l,
             ObjectTerms::ClosedForm(l) => l,
+            ObjectTerms::Adaptive(l) => l,
         }
     }
 }
@@ -179,7 +187,7 @@ impl<'c> PopulationLikelihood<'c> {
     pub fn importance(&self) -> Option<&ImportanceLikelihood<'c, Population>> {
         match &self.inner {
             ObjectTerms::Samples(l) => Some(l),
-            ObjectTerms::ClosedForm(_) => None,
+            ObjectTerms::ClosedForm(_) | ObjectTerms::Adaptive(_) => None,
         }
     }
 
@@ -312,6 +320,7 @@ impl HyperLikelihood for PopulationLikelihood<'_> {
         let bad = match &self.inner {
             ObjectTerms::Samples(l) => l.explain_first_bad_object(theta),
             ObjectTerms::ClosedForm(l) => l.explain_first_bad_object(theta),
+            ObjectTerms::Adaptive(l) => l.explain_first_bad_object(theta),
         };
         if let Some((i, why)) = bad {
             let id = self.object_ids.as_ref().map_or(i, |ids| ids[i]);

@@ -256,6 +256,7 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
     };
     let gmm_like: Option<&dyn HyperLikelihood> = match (&plan, &node_like) {
         (Some(crate::likelihood::gmm::GmmPlan::ClosedForm(c)), _) => Some(c),
+        (Some(crate::likelihood::gmm::GmmPlan::Adaptive(a)), _) => Some(a),
         (_, Some(l)) => Some(l),
         _ => None,
     };
@@ -363,7 +364,8 @@ pub fn bench_likelihood(s: &LikelihoodBenchSettings) -> Result<LikelihoodBench> 
             components: m.fits.iter().map(|f| f.mixture.n_components()).sum(),
             nodes: match plan {
                 crate::likelihood::gmm::GmmPlan::Nodes { catalog, .. } => catalog.total_samples(),
-                crate::likelihood::gmm::GmmPlan::ClosedForm(_) => 0,
+                crate::likelihood::gmm::GmmPlan::ClosedForm(_)
+                | crate::likelihood::gmm::GmmPlan::Adaptive(_) => 0,
             },
             ms_value_grad: median(&|r| r[6]),
             value_grad_over_importance: median(&|r| r[6] / r[1]),

@@ -203,7 +203,9 @@ fn replicate_schechter(s: &SbcSettings, rep: usize) -> Result<[usize; 2]> {
             let mixtures = ObjectMixtures::fit(&catalog, &GmmSettings::default())?;
             match GmmPlan::new(&mixtures, &model, &selection, DEFAULT_NODES, s.bias_correction)? {
                 GmmPlan::Nodes { catalog, .. } => catalog,
-                GmmPlan::ClosedForm(_) => unreachable!("a Schechter function has no closed form"),
+                GmmPlan::ClosedForm(_) | GmmPlan::Adaptive(_) => {
+                    unreachable!("a Schechter function takes fixed nodes")
+                }
             }
         }
         SbcMethod::Hierarchical => {

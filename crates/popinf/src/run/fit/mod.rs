@@ -153,10 +153,11 @@ pub fn run_fit(
                     cfg.gmm_nodes,
                     cfg.bias_correction,
                 )?;
-                let nodes = matches!(plan, GmmPlan::Nodes { .. }).then_some(cfg.gmm_nodes);
+                let nodes = (!matches!(plan, GmmPlan::ClosedForm(_))).then_some(cfg.gmm_nodes);
                 gmm = Some((mixtures.report(&all, plan.form(), nodes), mixtures.to_csv(&all)));
                 match plan {
                     GmmPlan::ClosedForm(closed) => (closed.into(), catalog.n_obj()),
+                    GmmPlan::Adaptive(adaptive) => (adaptive.into(), catalog.n_obj()),
                     GmmPlan::Nodes {
                         catalog: node_catalog,
                         left_out,
