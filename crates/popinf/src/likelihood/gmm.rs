@@ -594,8 +594,9 @@ pub struct GmmAdaptive {
     /// Per component: ln w, mean, sd; object i owns `offsets[i]..offsets[i+1]`.
     comps: Vec<[f64; 3]>,
     offsets: Vec<usize>,
-    /// Gauss–Legendre nodes and weights on [-1, 1].
+    /// Gauss–Legendre nodes and weights on [-1, 1], and the weights' logs.
     rule: (Vec<f64>, Vec<f64>),
+    ln_rule_weights: Vec<f64>,
     /// Fixed bounds: the support, raised to a completeness limit.
     lo: f64,
     hi: f64,
@@ -632,6 +633,7 @@ impl GmmAdaptive {
             selection,
             comps,
             offsets,
+            ln_rule_weights: gauss_legendre(nodes).1.iter().map(|w| w.ln()).collect(),
             rule: gauss_legendre(nodes),
             lo,
             hi,
@@ -644,10 +646,19 @@ impl GmmAdaptive {
 
     /// Object i's nodes at theta: values and ln of their weights (mixture
     /// density x quadrature weight x P_det).
-    fn nodes(&self, i: usize, range: (f64, f64), breaks: &[f64], x: &mut Vec<f64>, ln_w: &mut Vec<f64>) {
+    #[allow(clippy::too_many_arguments)]
+    fn nodes(
+        &self,
+        i: usize,
+        range: (f64, f64),
+        breaks: &[f64],
+        cuts: &mut Vec<f64>,
+        x: &mut Vec<f64>,
+        ln_w: &mut Vec<f64>,
+    ) {
         x.clear();
         ln_w.clear();
-        let (t, tw) = (&self.rule.0, &self.rule.1);
+        let (t, ln_tw) = (&self.rule.0, &self.ln_rule_weights);
         let table: &[f64] = match &self.selection {
             Selection::Table { x, .. } => x,
             _ => &[],
@@ -658,24 +669,29 @@ impl GmmAdaptive {
             if a >= b || a.is_nan() || b.is_nan() {
                 continue;
             }
-            let mut cuts = vec![a];
+            // ln w - ln s - ln sqrt(2 pi), once per component.
+            let (c, inv_s) = (lw + crate::math::gmm::ln_normal(m, m, s), 1.0 / s);
+            cuts.clear();
+            cuts.push(a);
             cuts.extend(breaks.iter().chain(table).copied().filter(|&v| v > a && v < b));
             cuts.sort_by(f64::total_cmp);
             cuts.push(b);
-            for piece in cuts.windows(2) {
-                let half = 0.5 * (piece[1] - piece[0]);
-                let mid = 0.5 * (piece[0] + piece[1]);
+            for k in 1..cuts.len() {
+                let half = 0.5 * (cuts[k] - cuts[k - 1]);
                 if half <= 0.0 {
                     continue;
                 }
-                for (tn, wn) in t.iter().zip(tw) {
+                let (mid, ln_half) = (0.5 * (cuts[k] + cuts[k - 1]), half.ln());
+                for (tn, lwn) in t.iter().zip(ln_tw) {
                     let xn = mid + half * tn;
                     let p_det = self.selection.completeness(xn);
                     if p_det <= 0.0 {
                         continue;
                     }
+                    let z = (xn - m) * inv_s;
+                    let ln_det = if p_det == 1.0 { 0.0 } else { p_det.ln() };
                     x.push(xn);
-                    ln_w.push(lw + crate::math::gmm::ln_normal(xn, m, s) + (half * wn).ln() + p_det.ln());
+                    ln_w.push(c - 0.5 * z * z + ln_half + lwn + ln_det);
                 }
             }
         }
@@ -686,11 +702,12 @@ impl GmmAdaptive {
         let p = self.model.n_params();
         let (r_lo, r_hi, breaks) = self.model.integration_range(theta);
         let (mut x, mut ln_w, mut ln_p, mut g_all) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut cuts = Vec::new();
         let mut total = 0.0;
         let mut g = [0.0f64; MAX_PARAMS];
         let want = grad.is_some();
         for i in start..end {
-            self.nodes(i, (r_lo, r_hi), &breaks, &mut x, &mut ln_w);
+            self.nodes(i, (r_lo, r_hi), &breaks, &mut cuts, &mut x, &mut ln_w);
             let n = x.len();
             if n == 0 {
                 return f64::NEG_INFINITY;
