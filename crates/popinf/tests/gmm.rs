@@ -16,17 +16,13 @@ use popinf::data::input::{InterimPriorSpec, read_npz_vectors, read_samples};
 use popinf::inference::exact::gaussian_grid_posterior;
 use popinf::inference::posterior::Hyperposterior;
 use popinf::inference::sampler::{NutsSettings, Silent, sample_nuts};
-use popinf::likelihood::gmm::{GmmClosedForm, ObjectMixtures};
-use popinf::math::gmm::GmmSettings;
-use popinf::model::gaussian::Gaussian;
-use popinf::model::library::Population;
+use popinf::likelihood::gmm::GmmClosedForm;
 use popinf::model::prior::NOTEBOOK_PRIORS;
 use popinf::run::demo::{DemoSettings, run_demo};
 
 /// (mean offset in exact sd, sd ratio) per parameter of the gmm fit.
 fn gmm_against_exact(catalog: &popinf::data::catalog::SampleCatalog, meas: &Measurements) -> [(f64, f64); 2] {
-    let mixtures = ObjectMixtures::fit(catalog, &GmmSettings::default()).unwrap();
-    let like = GmmClosedForm::new(&mixtures, Population::Gaussian(Gaussian), true).unwrap();
+    let (_, like) = GmmClosedForm::fit_gaussian(catalog, true).unwrap();
     let post = Hyperposterior::new(like, NOTEBOOK_PRIORS.to_vec()).unwrap();
     let trace = sample_nuts(&post, &NutsSettings::default(), &Silent)
         .unwrap()

@@ -56,8 +56,14 @@ fn importance_is_calibrated_and_naive_is_not() {
 /// interim prior. The importance-sampled fit with the limit is calibrated.
 #[test]
 fn schechter_with_a_completeness_limit_is_calibrated() {
+    assert_schechter_sbc_calibrated(SbcMethod::Importance);
+}
+
+/// The Schechter SBC at CI size for `method`: every parameter's ranks
+/// uniform (p > 0.01).
+fn assert_schechter_sbc_calibrated(method: SbcMethod) {
     let s = SbcSettings {
-        method: SbcMethod::Importance,
+        method,
         model: popinf::run::sbc::SbcModel::Schechter,
         reps: 100,
         n_obj: 100,
@@ -73,12 +79,15 @@ fn schechter_with_a_completeness_limit_is_calibrated() {
     };
     let t = std::time::Instant::now();
     let r = run_sbc(&s, &Silent).unwrap();
-    eprintln!("schechter sbc: {:.1} s", t.elapsed().as_secs_f64());
+    eprintln!("schechter sbc ({method:?}): {:.1} s", t.elapsed().as_secs_f64());
     for (name, p) in &r.params {
-        eprintln!("{name}: p = {:.3}, histogram {:?}", p.p_value, p.histogram);
+        eprintln!(
+            "{method:?} {name}: p = {:.3}, histogram {:?}",
+            p.p_value, p.histogram
+        );
         assert!(
             p.p_value > 0.01,
-            "{name}: p = {} (histogram {:?})",
+            "{method:?} {name}: p = {} (histogram {:?})",
             p.p_value,
             p.histogram
         );
@@ -122,35 +131,9 @@ fn gmm_is_calibrated_with_few_samples_where_importance_is_not() {
 }
 
 /// The gmm likelihood by quadrature (no closed form) on the Schechter
-/// mock with its completeness limit and non-flat interim prior.
+/// mock with its completeness limit and non-flat interim prior. Measured:
+/// p = 0.16 (alpha), 0.83 (log_m_star).
 #[test]
 fn gmm_schechter_with_a_completeness_limit_is_calibrated() {
-    let s = SbcSettings {
-        method: SbcMethod::Gmm,
-        model: popinf::run::sbc::SbcModel::Schechter,
-        reps: 100,
-        n_obj: 100,
-        n_samp: 50,
-        seed: 7,
-        nuts: popinf::inference::sampler::NutsSettings {
-            chains: 2,
-            tune: 200,
-            draws: 100,
-            ..popinf::inference::sampler::NutsSettings::default()
-        },
-        ..SbcSettings::default()
-    };
-    let r = run_sbc(&s, &Silent).unwrap();
-    for (name, p) in &r.params {
-        eprintln!(
-            "gmm schechter {name}: p = {:.3}, histogram {:?}",
-            p.p_value, p.histogram
-        );
-        assert!(
-            p.p_value > 0.01,
-            "gmm schechter {name}: p = {} {:?}",
-            p.p_value,
-            p.histogram
-        );
-    }
+    assert_schechter_sbc_calibrated(SbcMethod::Gmm);
 }

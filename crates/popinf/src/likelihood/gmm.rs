@@ -418,6 +418,20 @@ impl GmmClosedForm {
         })
     }
 
+    /// The notebook's case, in one call: every object's mixture fitted to
+    /// `catalog` (default settings), and the Gaussian population's closed
+    /// form over them.
+    pub fn fit_gaussian(catalog: &SampleCatalog, bias_correction: bool) -> Result<(ObjectMixtures, Self)> {
+        let mixtures = ObjectMixtures::fit(catalog, &GmmSettings::default())?;
+        let closed = Self::new(
+            &mixtures,
+            Population::Gaussian(crate::model::gaussian::Gaussian),
+            bias_correction,
+        )
+        .expect("the Gaussian has a closed form");
+        Ok((mixtures, closed))
+    }
+
     /// Whether the model admits the closed form with this selection (a
     /// limit or table on mu needs the quadrature).
     pub fn applies(model: &Population, selection: &Selection) -> bool {
@@ -538,7 +552,7 @@ impl GmmClosedForm {
                     .map(|c| crate::likelihood::importance::short(c[1]))
                     .collect();
                 let why = format!(
-                    "object {i}: ln L_i = {v} (its mixture's means: {}){}",
+                    "ln L_i = {v} (its mixture's means: {}){}",
                     means.join(", "),
                     if comps.iter().any(|c| c[1].abs() > 1e150) {
                         ": values this large overflow the density's arithmetic; rescale the data, e.g. to \
@@ -772,7 +786,7 @@ impl GmmAdaptive {
                 (
                     i,
                     format!(
-                        "object {i}: ln L_i = {v}: its mixture (means {}) has no mass where the population has \
+                        "ln L_i = {v}: its mixture (means {}) has no mass where the population has \
                          (its support, the completeness limit and the population's range at theta)",
                         means.join(", ")
                     ),
@@ -866,7 +880,6 @@ mod tests {
                 sds: sds.to_vec(),
             },
             n_eff,
-            bic: 0.0,
             ks_distance: 0.0,
             ks_p_value: 1.0,
         }

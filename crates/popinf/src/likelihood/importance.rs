@@ -35,10 +35,9 @@ pub trait HyperLikelihood: Send + Sync {
     }
 }
 
-/// Why object `i`'s ln L_i is not finite, from ln p at its `values` and its
-/// ln pi (`ln_prior(j)`); None when it is finite.
+/// Why an object's ln L_i is not finite, from ln p at its `values` and its
+/// ln pi (`ln_prior(j)`); None when it is finite. The caller names the object.
 pub(crate) fn explain_object(
-    i: usize,
     values: &[f64],
     ln_p: &[f64],
     ln_prior: impl Fn(usize) -> f64,
@@ -48,7 +47,7 @@ pub(crate) fn explain_object(
         let w = l - ln_prior(j);
         if w.is_nan() {
             return Some(format!(
-                "object {i}: the population's ln density is NaN at its sample {j} (value {})",
+                "the population's ln density is NaN at its sample {j} (value {})",
                 short(values[j])
             ));
         }
@@ -73,7 +72,7 @@ pub(crate) fn explain_object(
         ""
     };
     Some(format!(
-        "object {i}: ln L_i = {max} (its {} samples lie from {} to {}){hint}",
+        "ln L_i = {max} (its {} samples lie from {} to {}){hint}",
         values.len(),
         short(lo),
         short(hi)
@@ -228,14 +227,15 @@ impl<'c, M: PopulationModel> ImportanceLikelihood<'c, M> {
         Ok(self)
     }
 
-    /// The first object whose ln L_i is not finite at theta, explained.
+    /// The first object whose ln L_i is not finite at theta: its index in
+    /// this catalog and why.
     pub fn explain_first_bad_object(&self, theta: &[f64]) -> Option<(usize, String)> {
         let mut ln_p = Vec::new();
         for i in 0..self.catalog.n_obj() {
             let obj = self.catalog.object(i);
             ln_p.resize(obj.n_samples(), 0.0);
             self.model.ln_pdf_batch(theta, obj.values, &mut ln_p);
-            if let Some(why) = explain_object(i, obj.values, &ln_p, |j| obj.ln_prior(j)) {
+            if let Some(why) = explain_object(obj.values, &ln_p, |j| obj.ln_prior(j)) {
                 return Some((i, why));
             }
         }

@@ -324,8 +324,7 @@ impl HyperLikelihood for PopulationLikelihood<'_> {
         };
         if let Some((i, why)) = bad {
             let id = self.object_ids.as_ref().map_or(i, |ids| ids[i]);
-            let why = why.replacen(&format!("object {i}"), &format!("object {id}"), 1);
-            return Some(format!("the likelihood of {why}, at {}", at()));
+            return Some(format!("the likelihood of object {id}: {why}, at {}", at()));
         }
         let mut g = [0.0f64; MAX_PARAMS];
         let ln_z = self.model.ln_norm_grad(theta, &mut g[..p]);

@@ -95,8 +95,6 @@ pub struct MixtureFit {
     pub mixture: Mixture1,
     /// Kish effective sample size of the weights, (sum w)^2 / sum w^2.
     pub n_eff: f64,
-    /// BIC of the chosen K.
-    pub bic: f64,
     /// Kolmogorov–Smirnov distance between the weighted samples' CDF and
     /// the mixture's, and its p-value at n_eff samples (conservative: the
     /// mixture was fitted to these samples).
@@ -168,7 +166,7 @@ pub fn fit_mixture(x: &[f64], ln_w: &[f64], settings: &GmmSettings) -> Result<Mi
             break;
         }
     }
-    let Some((mut mixture, bic, shares)) = best else {
+    let Some((mut mixture, _, shares)) = best else {
         return invalid!("gmm: EM found no mixture for these samples (mean {mean}, variance {var})");
     };
     for (sd, share) in mixture.sds.iter_mut().zip(&shares) {
@@ -179,7 +177,6 @@ pub fn fit_mixture(x: &[f64], ln_w: &[f64], settings: &GmmSettings) -> Result<Mi
     Ok(MixtureFit {
         mixture,
         n_eff,
-        bic,
         ks_distance,
         ks_p_value,
     })

@@ -17,12 +17,10 @@ use crate::inference::method::{MethodSummary, ensemble_method, nuts_method, with
 use crate::inference::posterior::Hyperposterior;
 use crate::inference::sampler::{EnsembleSettings, NutsSettings, SamplerObserver};
 use crate::inference::trace::Trace;
-use crate::likelihood::gmm::{GmmClosedForm, ObjectMixtures};
+use crate::likelihood::gmm::GmmClosedForm;
 use crate::likelihood::importance::{HyperLikelihood, ImportanceLikelihood};
-use crate::math::gmm::GmmSettings;
 use crate::math::stats::{mean_sd, median_in_place};
 use crate::model::gaussian::Gaussian;
-use crate::model::library::Population;
 use crate::model::prior::{Hyperprior, NOTEBOOK_PRIORS};
 
 /// Which sampler fits the importance-sampled hyperposterior.
@@ -289,13 +287,7 @@ pub fn run_demo_full(settings: &DemoSettings, observer: &dyn SamplerObserver) ->
     // per object, then the closed form (no Monte Carlo noise in theta).
     observer.on_stage("gmm (NUTS, mixtures of the samples)");
     let t0 = Instant::now();
-    let mixtures = ObjectMixtures::fit(&toy.catalog, &GmmSettings::default())?;
-    let closed = GmmClosedForm::new(
-        &mixtures,
-        Population::Gaussian(Gaussian),
-        settings.bias_correction,
-    )
-    .expect("the Gaussian has a closed form");
+    let (mixtures, closed) = GmmClosedForm::fit_gaussian(&toy.catalog, settings.bias_correction)?;
     let gmm_post = Hyperposterior::new(closed, priors.to_vec())?;
     let (mut gmm, run) = nuts_method(
         &gmm_post,

@@ -21,7 +21,6 @@ use crate::likelihood::importance::ImportanceLikelihood;
 use crate::math::gmm::GmmSettings;
 use crate::math::special::chi2_sf;
 use crate::model::gaussian::Gaussian;
-use crate::model::library::Population;
 use crate::model::prior::Hyperprior;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -263,9 +262,7 @@ fn replicate(s: &SbcSettings, rep: usize) -> Result<[usize; 2]> {
             sample_nuts(&post, &nuts, &Silent)?.trace
         }
         SbcMethod::Gmm => {
-            let mixtures = ObjectMixtures::fit(&toy.catalog, &GmmSettings::default())?;
-            let closed = GmmClosedForm::new(&mixtures, Population::Gaussian(Gaussian), s.bias_correction)
-                .expect("the Gaussian has a closed form");
+            let (_, closed) = GmmClosedForm::fit_gaussian(&toy.catalog, s.bias_correction)?;
             let post = Hyperposterior::new(closed, priors)?;
             sample_nuts(&post, &nuts, &Silent)?.trace
         }

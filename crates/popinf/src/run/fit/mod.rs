@@ -115,7 +115,8 @@ pub fn run_fit(
                 selection.select_samples(catalog)
             }
             .map_err(|e| Error::Invalid(format!("{file}: {e}")))?;
-            let mut notes: Vec<String> = catalog.looks_transposed().into_iter().collect();
+            let transposed = catalog.looks_transposed();
+            let mut notes = Vec::new();
             if !selected.left_out.is_empty() {
                 let shown: Vec<String> = selected.left_out.iter().take(10).map(|i| i.to_string()).collect();
                 notes.push(if cfg.likelihood == "naive" {
@@ -140,7 +141,8 @@ pub fn run_fit(
             // The gmm likelihood: mixtures fitted to the raw samples, P_det
             // inside its integral (its own nodes, its own left-out objects).
             let gmm_nodes;
-            let (inner, n_used): (ObjectTerms<'_>, usize) = if cfg.likelihood == "gmm" {
+            let (inner, used_ids): (ObjectTerms<'_>, Vec<usize>) = if cfg.likelihood == "gmm" {
+                // Its own left-out objects replace the samples' ones.
                 notes.clear();
                 observer.on_stage("fitting each object's Gaussian mixture");
                 let mixtures = ObjectMixtures::fit(catalog, &GmmSettings::default())
@@ -156,12 +158,12 @@ pub fn run_fit(
                 let nodes = (!matches!(plan, GmmPlan::ClosedForm(_))).then_some(cfg.gmm_nodes);
                 gmm = Some((mixtures.report(&all, plan.form(), nodes), mixtures.to_csv(&all)));
                 match plan {
-                    GmmPlan::ClosedForm(closed) => (closed.into(), catalog.n_obj()),
-                    GmmPlan::Adaptive(adaptive) => (adaptive.into(), catalog.n_obj()),
+                    GmmPlan::ClosedForm(closed) => (closed.into(), all),
+                    GmmPlan::Adaptive(adaptive) => (adaptive.into(), all),
                     GmmPlan::Nodes {
                         catalog: node_catalog,
+                        kept,
                         left_out,
-                        ..
                     } => {
                         if !left_out.is_empty() {
                             let shown: Vec<String> =
@@ -176,17 +178,24 @@ pub fn run_fit(
                         gmm_nodes = node_catalog;
                         let inner = ImportanceLikelihood::new(&gmm_nodes, cfg.model.clone())?
                             .with_storage(cfg.storage)?;
-                        (inner.into(), gmm_nodes.n_obj())
+                        (inner.into(), kept)
                     }
                 }
             } else {
                 let inner = ImportanceLikelihood::new(catalog_used, cfg.model.clone())?
                     .with_bias_correction(cfg.bias_correction && cfg.likelihood == "importance")
                     .with_storage(cfg.storage)?;
-                (inner.into(), catalog_used.n_obj())
+                (inner.into(), ids.clone())
             };
-            let like =
-                PopulationLikelihood::new(inner, cfg.model.clone(), selection.clone(), cfg.counts, n_used)?;
+            // Messages name objects by their index in the input file.
+            let like = PopulationLikelihood::new(
+                inner,
+                cfg.model.clone(),
+                selection.clone(),
+                cfg.counts,
+                used_ids.len(),
+            )?
+            .with_object_ids(used_ids);
             let mut post =
                 Hyperposterior::new(like, cfg.priors.clone())?.with_ordered(cfg.model.ordered_params())?;
             if let Some(init) = &cfg.init {
@@ -223,6 +232,7 @@ pub fn run_fit(
                 d.selection = selection_diagnostics(post.likelihood(), &draws);
             }
             m.warnings.extend(notes);
+            m.warnings.extend(transposed);
             if let (Some((report, _)), Some(d)) = (&gmm, m.diagnostics.as_mut()) {
                 d.gmm = Some(report.clone());
             }
